@@ -1,0 +1,1 @@
+"""Administration: users, territories and the product catalogue."""

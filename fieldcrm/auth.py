@@ -1,0 +1,116 @@
+"""Who is calling: session logins, bearer tokens, password hashing, the login rate limit."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app, g, request
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import csrf, db, login_manager
+from .models import ApiToken, LoginAttempt, User, utcnow
+
+login_manager.login_view = "auth.login"
+login_manager.session_protection = "basic"
+_DUMMY_HASH = generate_password_hash("not-a-password", method="pbkdf2:sha256:1000")
+
+
+def hash_password(password: str) -> str:
+    """A salted hash with the configured method (scrypt by default)."""
+    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None. Time does not reveal which was wrong."""
+    user = db.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or not user.active:
+        return None
+    return user
+
+
+def login_blocked_until(email: str, ip: str) -> datetime | None:
+    """When the next attempt is allowed, if this email or address failed too often recently."""
+    window = current_app.config["LOGIN_WINDOW"]
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    since = utcnow() - window
+    for column, value, allowed in ((LoginAttempt.email, normalize_email(email), limit),
+                                   (LoginAttempt.ip, ip, limit * 4)):
+        times = db.session.scalars(
+            sa.select(LoginAttempt.at).where(column == value, LoginAttempt.at > since)
+            .order_by(LoginAttempt.at.desc()).limit(allowed)
+        ).all()
+        if len(times) >= allowed:
+            return times[-1] + window
+    return None
+
+
+def record_login_failure(email: str, ip: str) -> None:
+    db.session.add(LoginAttempt(email=normalize_email(email)[:254], ip=ip[:64]))
+    db.session.commit()
+
+
+def clear_login_failures(email: str) -> None:
+    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == normalize_email(email)))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new bearer token for ``user``; the clear text is returned once and never stored."""
+    clear = "fcrm_" + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=token_digest(clear))
+    db.session.add(token)
+    db.session.commit()
+    return token, clear
+
+
+def revoke_api_token(user: User, token_id: uuid.UUID) -> bool:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    db.session.commit()
+    return True
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, uuid.UUID(user_id))
+    except ValueError:
+        return None
+
+
+@login_manager.request_loader
+def _load_user_from_token(req) -> User | None:
+    clear = bearer_token()
+    if not clear:
+        return None
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_digest(clear)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    g.api_token = token
+    return token.user
+
+
+def protect_csrf() -> None:
+    """CSRF for every browser write; bearer-token calls carry no cookie and need none."""
+    if bearer_token() is None:
+        csrf.protect()

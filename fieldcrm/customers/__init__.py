@@ -1,0 +1,1 @@
+"""Customers and their contacts: validation, writes (operations) and reads (queries)."""

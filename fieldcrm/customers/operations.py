@@ -1,0 +1,166 @@
+"""Writes to customers and contacts. Each function changes rows and flushes;
+the caller commits, so a sync batch can hold many changes in one transaction.
+Versions and history are added by ``fieldcrm.versioning`` at flush time.
+"""
+
+import re
+import uuid
+
+from flask_babel import lazy_gettext as _l
+
+from ..extensions import db
+from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, User, utcnow
+from ..scope import customer_scope, team_members, visible_territories
+from ..validation import Field, ValidationError, clean
+
+CUSTOMER_FIELDS = {
+    "name": Field(required=True),
+    "street": Field(),
+    "postal_code": Field(max_length=16),
+    "city": Field(max_length=100),
+    "country": Field("country"),
+    "lat": Field("float", minimum=-90, maximum=90),
+    "lon": Field("float", minimum=-180, maximum=180),
+    "phone": Field("phone", max_length=40),
+    "email": Field("email", max_length=254),
+    "website": Field("url", max_length=300),
+    "status": Field("choice", choices=CUSTOMER_STATUSES, nullable=False),
+    "abc_class": Field("choice", choices=ABC_CLASSES),
+    "industry": Field(max_length=100),
+    "visit_interval_days": Field("int", minimum=1, maximum=3650),
+    "opening_hours": Field(max_length=500),
+    "marketing_consent": Field("bool"),
+    "marketing_consent_at": Field("datetime"),
+    "owner_id": Field("uuid"),
+    "territory_id": Field("uuid"),
+}
+
+CONTACT_FIELDS = {
+    "customer_id": Field("uuid", required=True),
+    "name": Field(required=True, max_length=120),
+    "role": Field(max_length=120),
+    "phone": Field("phone", max_length=40),
+    "email": Field("email", max_length=254),
+    "birthday": Field("date"),
+}
+
+NOT_NULL_TEXT = {"status"}
+
+
+def _customer_rules(user: User, customer: Customer | None):
+    """Cross-field rules and who may assign a customer to whom, as a clean() check."""
+    return lambda values: _check_customer(user, values, customer)
+
+
+def _check_customer(user: User, values: dict, customer: Customer | None) -> dict:
+    errors = {}
+    country = values.get("country", customer.country if customer else "DE") or "DE"
+    postal_code = values.get("postal_code")
+    if postal_code and country == "DE" and not re.fullmatch(r"\d{5}", postal_code):
+        errors["postal_code"] = _l("A German postal code has five digits.")
+    if "status" in values and values["status"] is None:
+        errors["status"] = _l("This field is required.")
+    lat = values.get("lat", customer.lat if customer else None)
+    lon = values.get("lon", customer.lon if customer else None)
+    if (lat is None) != (lon is None):
+        errors["lon" if lon is None else "lat"] = _l("Give latitude and longitude together.")
+    owner_id, territory_id = values.get("owner_id"), values.get("territory_id")
+    if owner_id and owner_id != getattr(customer, "owner_id", None) \
+            and owner_id not in {u.id for u in team_members(user)}:
+        errors["owner_id"] = _l("You cannot assign customers to this person.")
+    if territory_id and territory_id != getattr(customer, "territory_id", None) \
+            and territory_id not in {t.id for t in visible_territories(user)}:
+        errors["territory_id"] = _l("You cannot assign customers to this territory.")
+    if customer is None and not values.get("owner_id") and not values.get("territory_id") \
+            and user.role != "rep":
+        errors["territory_id"] = _l("Choose a territory or an owner.")
+    return errors
+
+
+def _apply(obj, values: dict) -> None:
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+def create_customer(user: User, data: dict, *, form: bool = False,
+                    customer_id: uuid.UUID | None = None) -> Customer:
+    """A new customer in ``user``'s scope; a rep's own customers are owned by them."""
+    data = {"status": "lead"} | dict(data)
+    if user.role == "rep":
+        data.setdefault("owner_id", str(user.id))
+        if not data.get("territory_id") and user.territories:
+            data["territory_id"] = str(user.territories[0].id)
+    values = clean(CUSTOMER_FIELDS, data, partial=False, form=form,
+                   check=_customer_rules(user, None))
+    if values.get("marketing_consent") and not values.get("marketing_consent_at"):
+        values["marketing_consent_at"] = utcnow()
+    customer = Customer(id=customer_id or uuid.uuid4(), **_defaults(values))
+    db.session.add(customer)
+    db.session.flush()
+    return customer
+
+
+def _defaults(values: dict) -> dict:
+    return {k: ("" if v is None and CUSTOMER_FIELDS[k].kind in ("text", "email", "url", "phone")
+                else v) for k, v in values.items()}
+
+
+def update_customer(user: User, customer: Customer, data: dict, *, form: bool = False) -> Customer:
+    """Change the given fields (JSON) or the whole form of a customer the caller may see."""
+    values = clean(CUSTOMER_FIELDS, data, partial=not form, form=form,
+                   check=_customer_rules(user, customer))
+    if values.get("marketing_consent") and not customer.marketing_consent \
+            and not values.get("marketing_consent_at"):
+        values["marketing_consent_at"] = utcnow()
+    _apply(customer, _defaults(values))
+    db.session.flush()
+    return customer
+
+
+def delete_customer(customer: Customer) -> None:
+    """Tombstone the customer and its contacts (offline clients learn of it by pull)."""
+    customer.deleted = True
+    for contact in db.session.scalars(
+        db.select(Contact).where(Contact.customer_id == customer.id, ~Contact.deleted)
+    ):
+        contact.deleted = True
+    db.session.flush()
+
+
+def create_contact(user: User, data: dict, *, form: bool = False,
+                   contact_id: uuid.UUID | None = None) -> Contact:
+    """A new contact at a customer the caller may see (checked by the caller's scope)."""
+    values = clean(CONTACT_FIELDS, data, partial=False, form=form)
+    _check_contact_customer(user, values["customer_id"])
+    contact = Contact(id=contact_id or uuid.uuid4(), **_contact_defaults(values))
+    db.session.add(contact)
+    db.session.flush()
+    return contact
+
+
+def _check_contact_customer(user: User, customer_id: uuid.UUID) -> None:
+    visible = db.session.scalar(
+        db.select(Customer.id).where(Customer.id == customer_id, ~Customer.deleted,
+                                     customer_scope(user))
+    )
+    if visible is None:
+        raise ValidationError({"customer_id": _l("Unknown customer.")})
+
+
+def _contact_defaults(values: dict) -> dict:
+    return {k: ("" if v is None and CONTACT_FIELDS[k].kind in ("text", "email", "phone") else v)
+            for k, v in values.items()}
+
+
+def update_contact(user: User, contact: Contact, data: dict, *, form: bool = False) -> Contact:
+    values = clean(CONTACT_FIELDS, data, partial=True, form=form)
+    if "customer_id" in values and values["customer_id"] != contact.customer_id:
+        _check_contact_customer(user, values["customer_id"])
+    _apply(contact, _contact_defaults(values))
+    db.session.flush()
+    return contact
+
+
+def delete_contact(contact: Contact) -> None:
+    contact.deleted = True
+    db.session.flush()

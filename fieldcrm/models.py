@@ -1,0 +1,238 @@
+"""The database schema: typed SQLAlchemy 2.0 models.
+
+Every syncable row (customers, contacts, products, territories, and later
+visits, notes, orders, follow-ups) has a client-generatable UUID key, a
+``version`` taken from the one counter in ``sync_counter`` and a ``deleted``
+tombstone flag. Versions are assigned in one place, ``fieldcrm.versioning``,
+inside the writing transaction.
+"""
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+
+ROLES = ("rep", "manager", "admin")
+CUSTOMER_STATUSES = ("lead", "prospect", "customer", "at_risk", "lost")
+ABC_CLASSES = ("A", "B", "C")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    PostgreSQL keeps ``timestamptz``; SQLite keeps the naive UTC value, so the
+    zone is attached again on the way out.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; fieldcrm stores only aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+Money = sa.Numeric(12, 2, asdecimal=True)
+
+
+class SyncCounter(db.Model):
+    """The single row whose ``value`` hands out versions in commit order."""
+
+    __tablename__ = "sync_counter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class Syncable:
+    """Columns shared by every row the offline client may hold."""
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    version: Mapped[int] = mapped_column(sa.BigInteger, index=True, default=0)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+territory_reps = sa.Table(
+    "territory_rep",
+    db.metadata,
+    sa.Column("territory_id", sa.Uuid, sa.ForeignKey("territory.id"), primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("user.id"), primary_key=True, index=True),
+)
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in: a rep, a manager or an admin."""
+
+    __tablename__ = "user"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16), default="rep")
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(sa.String(8))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="Europe/Berlin")
+    home_lat: Mapped[float | None]
+    home_lon: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    territories: Mapped[list["Territory"]] = relationship(
+        secondary=territory_reps, back_populates="reps"
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Territory(Syncable, db.Model):
+    """A sales territory: a manager, the reps working it, the customers in it."""
+
+    __tablename__ = "territory"
+    name: Mapped[str] = mapped_column(sa.String(120))
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    postal_codes: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+    manager: Mapped[User | None] = relationship(foreign_keys=[manager_id])
+    reps: Mapped[list[User]] = relationship(secondary=territory_reps, back_populates="territories")
+
+
+class Customer(Syncable, db.Model):
+    """A company the field force sells to."""
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        sa.Index("ix_customer_territory_name", "territory_id", "name", "id"),
+        sa.Index("ix_customer_owner_name", "owner_id", "name", "id"),
+        sa.Index("ix_customer_name", "name", "id"),
+        sa.Index("ix_customer_postal_code", "postal_code"),
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    street: Mapped[str] = mapped_column(sa.String(200), default="")
+    postal_code: Mapped[str] = mapped_column(sa.String(16), default="")
+    city: Mapped[str] = mapped_column(sa.String(100), default="")
+    country: Mapped[str] = mapped_column(sa.String(2), default="DE")
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    website: Mapped[str] = mapped_column(sa.String(300), default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="lead")
+    abc_class: Mapped[str | None] = mapped_column(sa.String(1))
+    industry: Mapped[str] = mapped_column(sa.String(100), default="")
+    visit_interval_days: Mapped[int | None]
+    opening_hours: Mapped[str] = mapped_column(sa.String(500), default="")
+    marketing_consent: Mapped[bool] = mapped_column(default=False)
+    marketing_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("user.id"))
+    territory_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("territory.id"))
+
+    owner: Mapped[User | None] = relationship()
+    territory: Mapped[Territory | None] = relationship()
+
+    @property
+    def address_line(self) -> str:
+        place = " ".join(part for part in (self.postal_code, self.city) if part)
+        return ", ".join(part for part in (self.street, place) if part)
+
+
+class Contact(Syncable, db.Model):
+    """A person at a customer."""
+
+    __tablename__ = "contact"
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    role: Mapped[str] = mapped_column(sa.String(120), default="")
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    birthday: Mapped[date | None]
+
+    customer: Mapped[Customer] = relationship()
+
+
+class Product(Syncable, db.Model):
+    """An item of the catalogue; prices are net, in EUR."""
+
+    __tablename__ = "product"
+    sku: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    unit: Mapped[str] = mapped_column(sa.String(20), default="pc")
+    net_price: Mapped[Decimal] = mapped_column(Money)
+    vat_rate: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2, asdecimal=True))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class History(db.Model):
+    """One entry of a customer's shared history: a field change, a conflict, an activity."""
+
+    __tablename__ = "history"
+    __table_args__ = (sa.Index("ix_history_customer_at", "customer_id", "at", "id"),)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    version: Mapped[int] = mapped_column(sa.BigInteger, index=True, default=0)
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("user.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    entity: Mapped[str] = mapped_column(sa.String(16))
+    entity_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    field: Mapped[str | None] = mapped_column(sa.String(64))
+    old: Mapped[str | None] = mapped_column(sa.Text)
+    new: Mapped[str | None] = mapped_column(sa.Text)
+    ref_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+
+    user: Mapped[User | None] = relationship()
+
+
+class ApiToken(db.Model):
+    """A bearer token for integrations; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginAttempt(db.Model):
+    """A failed login, kept for the rate limit (shared by all app processes)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        sa.Index("ix_login_attempt_email_at", "email", "at"),
+        sa.Index("ix_login_attempt_ip_at", "ip", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    ip: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

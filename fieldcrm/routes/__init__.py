@@ -1,0 +1,10 @@
+"""Blueprints: one per area, thin views over the services."""
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import account, admin, api, auth, customers, main
+
+    for module in (main, auth, account, customers, admin, api):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,84 @@
+"""Who may see which customers: the one place that decides scope.
+
+A rep sees the customers of their territories and the ones they own; a manager
+the customers of the territories they manage and of their team; an admin all.
+"""
+
+import uuid
+
+import sqlalchemy as sa
+from flask import abort
+
+from .extensions import db
+from .models import Contact, Customer, Territory, User, territory_reps
+
+
+def territory_ids_query(user: User) -> sa.Select:
+    """The ids of the territories ``user`` works in (rep) or manages (manager)."""
+    if user.role == "manager":
+        return sa.select(Territory.id).where(Territory.manager_id == user.id, ~Territory.deleted)
+    return sa.select(territory_reps.c.territory_id).where(territory_reps.c.user_id == user.id)
+
+
+def team_ids_query(user: User) -> sa.Select:
+    """The ids of the manager's team: the reps of the territories they manage, and themselves."""
+    reps = sa.select(territory_reps.c.user_id).where(
+        territory_reps.c.territory_id.in_(territory_ids_query(user))
+    )
+    return reps.union(sa.select(sa.literal(user.id, sa.Uuid)))
+
+
+def customer_scope(user: User) -> sa.ColumnElement[bool]:
+    """A WHERE clause selecting exactly the customers ``user`` may see (tombstones included)."""
+    if user.role == "admin":
+        return sa.true()
+    owners = team_ids_query(user) if user.role == "manager" else sa.select(sa.literal(user.id, sa.Uuid))
+    return sa.or_(Customer.territory_id.in_(territory_ids_query(user)), Customer.owner_id.in_(owners))
+
+
+def team_members(user: User) -> list[User]:
+    """The users ``user`` may assign customers to."""
+    query = sa.select(User).where(User.active).order_by(User.name)
+    if user.role == "manager":
+        query = query.where(User.id.in_(team_ids_query(user)))
+    elif user.role == "rep":
+        query = query.where(User.id == user.id)
+    return list(db.session.scalars(query))
+
+
+def visible_territories(user: User) -> list[Territory]:
+    query = sa.select(Territory).where(~Territory.deleted).order_by(Territory.name)
+    if user.role != "admin":
+        query = query.where(Territory.id.in_(territory_ids_query(user)))
+    return list(db.session.scalars(query))
+
+
+def customer_or_404(user: User, customer_id: uuid.UUID | str) -> Customer:
+    """The live customer with this id if ``user`` may see it; 404 otherwise, never 403."""
+    customer_id = parse_uuid_or_404(customer_id)
+    customer = db.session.scalar(
+        sa.select(Customer).where(Customer.id == customer_id, ~Customer.deleted, customer_scope(user))
+    )
+    if customer is None:
+        abort(404)
+    return customer
+
+
+def contact_or_404(user: User, contact_id: uuid.UUID | str) -> Contact:
+    contact_id = parse_uuid_or_404(contact_id)
+    contact = db.session.scalar(
+        sa.select(Contact).join(Customer, Contact.customer_id == Customer.id)
+        .where(Contact.id == contact_id, ~Contact.deleted, ~Customer.deleted, customer_scope(user))
+    )
+    if contact is None:
+        abort(404)
+    return contact
+
+
+def parse_uuid_or_404(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        abort(404)
