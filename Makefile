@@ -38,7 +38,6 @@ demo: migrate
 
 test: setup
 	$(VENV)/bin/ruff check .
-	node --test tests/js/
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 test-browser: setup

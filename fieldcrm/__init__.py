@@ -43,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_blueprints(app)
     register_cli(app)
+    app.before_request(auth.protect_csrf)
     app.after_request(_security_headers)
     return app
 

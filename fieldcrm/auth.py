@@ -6,9 +6,11 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app, g, request
+from flask import current_app, g, redirect, request, url_for
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .errors import api_error, wants_json
 from .extensions import csrf, db, login_manager
 from .models import ApiToken, LoginAttempt, User, utcnow
 
@@ -112,5 +114,15 @@ def _load_user_from_token(req) -> User | None:
 
 def protect_csrf() -> None:
     """CSRF for every browser write; bearer-token calls carry no cookie and need none."""
+    if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        return
     if bearer_token() is None:
         csrf.protect()
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    """JSON 401 for the API; a redirect to the login page for everything else."""
+    if wants_json():
+        return api_error(401, _("Authentication required: log in or send a bearer token."))
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

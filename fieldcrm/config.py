@@ -22,6 +22,7 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     PERMANENT_SESSION_LIFETIME = timedelta(days=30)
     WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_CHECK_DEFAULT = False  # checked in auth.protect_csrf, which exempts bearer tokens
     WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
     LOGIN_MAX_FAILURES = int(os.environ.get("FIELDCRM_LOGIN_MAX_FAILURES", "5"))
     LOGIN_WINDOW = timedelta(minutes=int(os.environ.get("FIELDCRM_LOGIN_WINDOW_MIN", "15")))
