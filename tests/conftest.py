@@ -5,6 +5,7 @@ Without TEST_DATABASE_URL the PostgreSQL half is skipped locally but fails in CI
 (CI=true), so a missing database can never pass silently.
 """
 
+import contextvars
 import os
 import re
 import uuid
@@ -12,6 +13,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+
+from flask.testing import FlaskClient
 
 from fieldcrm import create_app
 from fieldcrm.extensions import db as _db
@@ -81,9 +84,22 @@ def clear_tables() -> None:
     _db.session.commit()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as in production.
+
+    The test body holds an app context for its own database work; without this,
+    requests would reuse it and share ``g`` (the logged-in user, the CSRF token,
+    the locale) with each other and with the test.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app(app_config(database_url))
+    app.test_client_class = IsolatedClient
     with app.app_context():
         clear_tables()
         yield app

@@ -37,10 +37,13 @@ TERRITORY_FIELDS = {
 }
 
 
-def _check_user(values: dict, user: User | None) -> None:
+def _user_rules(user: User | None):
+    return lambda values: _check_user(values, user)
+
+
+def _check_user(values: dict, user: User | None) -> dict:
     errors = {}
     if "email" in values:
-        values["email"] = normalize_email(values["email"])
         clash = db.session.scalar(sa.select(User.id).where(User.email == values["email"]))
         if clash is not None and (user is None or clash != user.id):
             errors["email"] = _l("A user with this email exists already.")
@@ -51,14 +54,12 @@ def _check_user(values: dict, user: User | None) -> None:
         errors["password"] = _l("This field is required.")
     elif password and len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = _l("At least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
 
 def create_user(data: dict, *, form: bool = False) -> User:
     """A new active user; the password is stored hashed."""
-    values = clean(USER_FIELDS, data, partial=False, form=form)
-    _check_user(values, None)
+    values = clean(USER_FIELDS, data, partial=False, form=form, check=_user_rules(None))
     password = values.pop("password")
     user = User(password_hash=hash_password(password), **_without_empty(values))
     db.session.add(user)
@@ -67,8 +68,7 @@ def create_user(data: dict, *, form: bool = False) -> User:
 
 
 def update_user(user: User, data: dict, *, form: bool = False) -> User:
-    values = clean(USER_FIELDS, data, partial=True, form=form)
-    _check_user(values, user)
+    values = clean(USER_FIELDS, data, partial=True, form=form, check=_user_rules(user))
     password = values.pop("password", None)
     if password:
         user.password_hash = hash_password(password)
@@ -116,6 +116,12 @@ def update_product(product: Product, data: dict, *, form: bool = False) -> Produ
         setattr(product, name, "" if value is None else value)
     db.session.flush()
     return product
+
+
+def delete_product(product: Product) -> None:
+    """Tombstone a catalogue item (orders keep pointing at it; clients learn of it by pull)."""
+    product.deleted = True
+    db.session.flush()
 
 
 def _check_sku(values: dict, product: Product | None) -> None:

@@ -1,0 +1,58 @@
+"""The migrations build exactly the schema the models describe, and versions behave."""
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from fieldcrm.models import Customer, History
+
+
+def test_migrations_match_models(app, db):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, db.metadata)
+    assert diff == []
+
+
+def test_every_write_takes_a_new_version_in_commit_order(db, make_customer):
+    first = make_customer(name="Erste")
+    second = make_customer(name="Zweite")
+    assert second.version > first.version
+    first.city = "Bremen"
+    db.session.commit()
+    assert first.version > second.version
+
+
+def test_delete_is_a_tombstone_with_history(db, world):
+    from fieldcrm.customers.operations import delete_customer
+
+    delete_customer(world.customer)
+    db.session.commit()
+    row = db.session.get(Customer, world.customer.id)
+    assert row is not None and row.deleted
+    kinds = db.session.scalars(sa.select(History.kind).where(History.customer_id == row.id)).all()
+    assert "deleted" in kinds
+
+
+def test_history_records_who_what_old_new(db, world):
+    from fieldcrm.customers.operations import update_contact, update_customer
+
+    db.session.info["actor_id"] = world.rep.id
+    update_customer(world.rep, world.customer, {"city": "Altona", "abc_class": "A"})
+    update_contact(world.rep, world.contact, {"phone": "+49 40 999999"})
+    db.session.commit()
+    rows = db.session.scalars(sa.select(History).where(History.kind == "change")).all()
+    changes = {(r.entity, r.field): (r.old, r.new) for r in rows}
+    assert changes[("customer", "city")] == ("Hamburg", "Altona")
+    assert changes[("customer", "abc_class")] == (None, "A")
+    assert changes[("contact", "phone")] == (None, "+49 40 999999")
+    assert all(r.customer_id == world.customer.id and r.user_id == world.rep.id for r in rows)
+
+
+def test_unchanged_values_write_no_history(db, world):
+    from fieldcrm.customers.operations import update_customer
+
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(History))
+    update_customer(world.rep, world.customer, {"city": world.customer.city})
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(History)) == before
