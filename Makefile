@@ -28,7 +28,7 @@ vendor: node_modules/.installed
 	node scripts/vendor.mjs
 
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel compile -q -d fieldcrm/translations
+	$(VENV)/bin/pybabel compile -d fieldcrm/translations
 
 migrate: setup
 	$(FLASK) db upgrade
@@ -47,7 +47,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 messages: $(VENV)/.installed
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o fieldcrm/translations/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o fieldcrm/translations/messages.pot fieldcrm
 	$(VENV)/bin/pybabel update -i fieldcrm/translations/messages.pot -d fieldcrm/translations --no-fuzzy-matching
 
 bench: setup
