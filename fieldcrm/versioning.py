@@ -106,3 +106,5 @@ def _assign_versions(session: Session, flush_context, instances) -> None:
         obj.version = first + offset
         if isinstance(obj, Syncable):
             obj.updated_at = now
+        if isinstance(obj, Customer) and obj.seq is None:
+            obj.seq = obj.version

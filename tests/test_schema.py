@@ -4,12 +4,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from fieldcrm.models import Customer, History
+from fieldcrm.models import Customer, History, managed_by_models
 
 
 def test_migrations_match_models(app, db):
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": managed_by_models})
         diff = compare_metadata(context, db.metadata)
     assert diff == []
 

@@ -2,6 +2,8 @@ import logging
 from logging.config import fileConfig
 
 from alembic import context
+
+from fieldcrm.models import managed_by_models
 from flask import current_app
 
 # this is the Alembic Config object, which provides
@@ -94,6 +96,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_name=managed_by_models,
             **conf_args
         )
 
