@@ -7,7 +7,7 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from ..auth import hash_password, normalize_email
+from ..auth import hash_password
 from ..extensions import db
 from ..models import ROLES, Product, Territory, User
 from ..validation import Field, ValidationError, clean
