@@ -1,12 +1,30 @@
 """Command-line tools: ``flask fieldcrm demo``, ``flask fieldcrm create-user``."""
 
+import importlib
+
 import click
 from flask import Flask
 
 from .extensions import db
 
+# Modules that register job handlers with fieldcrm.jobs.handler.
+JOB_MODULES = ("fieldcrm.geocoding", "fieldcrm.imports.operations")
+
 
 def register_cli(app: Flask) -> None:
+    @app.cli.command("worker")
+    @click.option("--once", is_flag=True, help="Run what is due now, then exit (tests, cron).")
+    @click.option("--kind", "kinds", multiple=True, help="Only jobs of this kind (repeatable).")
+    def worker_command(once, kinds):
+        """Run background jobs (geocoding, imports) until stopped."""
+        from .jobs import work
+
+        for module in JOB_MODULES:
+            importlib.import_module(module)
+        ran = work(once=once, kinds=list(kinds) or None)
+        if once:
+            click.echo(f"ran {ran} job(s)")
+
     @app.cli.group("fieldcrm")
     def fieldcrm_group():
         """fieldcrm administration."""

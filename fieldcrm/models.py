@@ -169,6 +169,8 @@ class Customer(Syncable, db.Model):
     seq: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
     geocode_status: Mapped[str] = mapped_column(sa.String(16), default="none")
     geocoded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept by the visit operations so "due for a visit" needs no join over all visits.
+    last_visited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     owner: Mapped[User | None] = relationship()
     territory: Mapped[Territory | None] = relationship()
