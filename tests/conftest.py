@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-
 from flask.testing import FlaskClient
 
 from fieldcrm import create_app
@@ -247,3 +246,10 @@ def world(make_user, make_territory, make_customer, make_contact):
     w.other_customer = make_customer(name="Metzgerei Huber", postal_code="80331", city="München",
                                      territory_id=w.south.id, owner_id=w.other_rep.id)
     return w
+
+
+@pytest.fixture
+def cast(world, make_product):
+    """The standard cast plus one product, for the authorization matrix."""
+    world.product = make_product()
+    return world

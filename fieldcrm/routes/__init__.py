@@ -4,7 +4,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import account, admin, api, auth, customers, main
+    from . import account, admin, api, auth, customers, imports, main, nearby
 
-    for module in (main, auth, account, customers, admin, api):
+    for module in (main, auth, account, customers, nearby, imports, admin, api):
         app.register_blueprint(module.bp)

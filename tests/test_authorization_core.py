@@ -1,15 +1,17 @@
-"""Every HTML route × every role → the expected status; nothing outside scope leaks.
-
-Roles: anonymous, the rep of the customer's territory, a rep of another
-territory, the territory's manager, an admin. Out of scope is always 404.
-The API routes have their own matrix in test_api.py.
-"""
+"""Every foundation route × every role → the expected status (see tests/authz.py)."""
 
 import pytest
-
-ROLES = ("anonymous", "rep", "other_rep", "manager", "admin")
-EMAILS = {"rep": "rep1@example.com", "other_rep": "rep2@example.com",
-          "manager": "manager@example.com", "admin": "admin@example.com"}
+from authz import (
+    ADMIN_ONLY,
+    ADMIN_WRITE,
+    ANY_USER,
+    EMAILS,
+    IN_SCOPE,
+    IN_SCOPE_WRITE,
+    ROLES,
+    cases,
+    check_route,
+)
 
 
 def customer_form(w, **extra):
@@ -30,12 +32,6 @@ def product_form(w):
     return {"sku": "NEW-1", "name": "Neu", "unit": "Stk", "net_price": "9,99", "vat_rate": "19",
             "active": "on"}
 
-
-IN_SCOPE = {"anonymous": 302, "rep": 200, "other_rep": 404, "manager": 200, "admin": 200}
-IN_SCOPE_WRITE = {"anonymous": 302, "rep": 303, "other_rep": 404, "manager": 303, "admin": 303}
-ANY_USER = {"anonymous": 302, "rep": 200, "other_rep": 200, "manager": 200, "admin": 200}
-ADMIN_ONLY = {"anonymous": 302, "rep": 404, "other_rep": 404, "manager": 404, "admin": 200}
-ADMIN_WRITE = {"anonymous": 302, "rep": 404, "other_rep": 404, "manager": 404, "admin": 303}
 
 # (endpoint, method, path builder, form builder or None, expected status by role)
 MATRIX = [
@@ -95,31 +91,9 @@ CASES = [pytest.param(endpoint, method, path, form, role, expected[role],
          for endpoint, method, path, form, expected in MATRIX for role in ROLES]
 
 
-@pytest.fixture
-def cast(world, make_product):
-    world.product = make_product()
-    return world
-
-
-@pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), CASES)
+@pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, cast, endpoint, method, path, form, role, expected):
-    if role == "anonymous":
-        client.refresh_csrf()
-    else:
-        client.login(EMAILS[role])
-    if method == "GET":
-        response = client.get(path(cast))
-    else:
-        response = client.form(path(cast), form(cast))
-    assert response.status_code == expected, response.get_data(as_text=True)[:500]
-
-
-def test_matrix_covers_every_html_route(app):
-    """A new route without a row here fails this test, so authorization is never forgotten."""
-    routes = {(rule.endpoint, method) for rule in app.url_map.iter_rules()
-              for method in rule.methods - {"HEAD", "OPTIONS"}
-              if rule.endpoint != "static" and not rule.endpoint.startswith("api.")}
-    assert routes == {(endpoint, method) for endpoint, method, *_ in MATRIX}
+    check_route(client, cast, method, path, form, role, expected)
 
 
 def test_unknown_ids_are_404(client, cast):

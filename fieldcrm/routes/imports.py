@@ -1,0 +1,5 @@
+"""CSV import and export of customers."""
+
+from flask import Blueprint
+
+bp = Blueprint("imports", __name__)
