@@ -33,7 +33,7 @@ def _messages() -> dict[int, str]:
         400: _("The request could not be understood."),
         401: _("Please log in."),
         403: _("You are not allowed to do this."),
-        404: _("Not found."),
+        404: _("Not found. It may have been deleted, or it is outside your territories."),
         405: _("This method is not allowed here."),
         409: _("This conflicts with the current state."),
         413: _("The request is too large."),

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from urllib.parse import quote
 
 from flask import Flask
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
@@ -45,8 +46,19 @@ def day(value, fmt: str = "medium") -> str:
     return "" if value is None else format_date(value, fmt)
 
 
+def navigation_url(customer) -> str:
+    """A link that hands the route to the phone's navigation app (Google's universal
+    maps link opens the installed app on Android and iOS, else the web)."""
+    if customer.lat is not None and customer.lon is not None:
+        destination = f"{customer.lat},{customer.lon}"
+    else:
+        destination = customer.address_line
+    return "https://www.google.com/maps/dir/?api=1&destination=" + quote(destination)
+
+
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(money=money, number=number, when=when, day=day)
+    app.jinja_env.filters.update(money=money, number=number, when=when, day=day,
+                                 navigation_url=navigation_url)
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, ROLE_LABELS=ROLE_LABELS, FIELD_LABELS=FIELD_LABELS,
         LANGUAGE_LABELS=LANGUAGE_LABELS, current_locale=lambda: str(get_locale()),

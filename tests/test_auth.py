@@ -21,12 +21,13 @@ def test_password_is_hashed(db, world):
     assert "correct-horse" not in stored and stored.startswith("pbkdf2:")
 
 
-def test_production_hash_is_scrypt(database_url):
+def test_production_hash_is_scrypt(database_url, db):
     from fieldcrm.auth import hash_password
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x"})
     with app.app_context():
         assert hash_password("secret-password").startswith("scrypt:")
+        db.engine.dispose()
 
 
 def test_wrong_password_generic_message(client, world):
@@ -68,7 +69,7 @@ def test_deactivation_ends_running_session(client, world, db):
     assert client.get("/customers").status_code == 302
 
 
-def test_remember_me_sets_cookie_with_flags(database_url, world):
+def test_remember_me_sets_cookie_with_flags(database_url, world, db):
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x", "TESTING": True,
                       "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
     http = app.test_client()
@@ -81,6 +82,8 @@ def test_remember_me_sets_cookie_with_flags(database_url, world):
     session = next(c for c in cookies if c.startswith("session="))
     for cookie in (remember, session):
         assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_open_redirect_is_refused(client, world):
