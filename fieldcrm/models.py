@@ -21,6 +21,9 @@ from .extensions import db
 ROLES = ("rep", "manager", "admin")
 GEOCODE_STATUSES = ("none", "pending", "ok", "failed", "manual")
 JOB_STATUSES = ("queued", "running", "done", "failed")
+VISIT_OUTCOMES = ("order_taken", "followup_agreed", "no_decision", "not_met", "other")
+NOTE_CHANNELS = ("visit", "phone", "email", "letter", "other")
+ORDER_STATUSES = ("draft", "submitted", "confirmed", "cancelled")
 CUSTOMER_STATUSES = ("lead", "prospect", "customer", "at_risk", "lost")
 ABC_CLASSES = ("A", "B", "C")
 
@@ -171,6 +174,10 @@ class Customer(Syncable, db.Model):
     geocoded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Kept by the visit operations so "due for a visit" needs no join over all visits.
     last_visited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # abc_class set by hand survives the nightly ABC recompute.
+    abc_manual: Mapped[bool] = mapped_column(default=False)
+    revenue_12m: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    risk_reason: Mapped[str] = mapped_column(sa.String(200), default="")
 
     owner: Mapped[User | None] = relationship()
     territory: Mapped[Territory | None] = relationship()
@@ -329,3 +336,107 @@ class ImportRowError(db.Model):
     line: Mapped[int]
     reason: Mapped[str] = mapped_column(sa.Text)
     raw: Mapped[str] = mapped_column(sa.Text)
+
+
+class Visit(Syncable, db.Model):
+    """A visit at a customer: planned (an appointment), checked in, checked out."""
+
+    __tablename__ = "visit"
+    __table_args__ = (
+        sa.Index("ix_visit_customer_in", "customer_id", "checked_in_at"),
+        sa.Index("ix_visit_user_planned", "user_id", "planned_at"),
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"))
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    distance_m: Mapped[float | None]
+    far_away: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))
+
+    customer: Mapped[Customer] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Note(Syncable, db.Model):
+    """A note on a customer, taken on a visit, a call, a mail or a letter."""
+
+    __tablename__ = "note"
+    __table_args__ = (sa.Index("ix_note_customer_created", "customer_id", "created_at"),)
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"))
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("visit.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"))
+    channel: Mapped[str] = mapped_column(sa.String(16), default="visit")
+    body: Mapped[str] = mapped_column(sa.Text)
+
+    user: Mapped[User] = relationship()
+
+
+class Order(Syncable, db.Model):
+    """An order: lines priced from the catalogue by the server; immutable once submitted."""
+
+    __tablename__ = "order"
+    __table_args__ = (sa.Index("ix_order_customer_created", "customer_id", "created_at"),)
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"))
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("visit.id"))
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    discount_pct: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2, asdecimal=True), default=Decimal("0"))
+    net_total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    vat_total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    gross_total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship()
+    user: Mapped[User] = relationship()
+    lines: Mapped[list["OrderLine"]] = relationship(
+        back_populates="order", order_by="OrderLine.position", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(db.Model):
+    """One priced line of an order (part of the order, not synced on its own)."""
+
+    __tablename__ = "order_line"
+    __table_args__ = (sa.Index("ix_order_line_product", "product_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("order.id"), index=True)
+    position: Mapped[int]
+    product_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("product.id"))
+    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(12, 3, asdecimal=True))
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    discount_pct: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2, asdecimal=True), default=Decimal("0"))
+    vat_rate: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2, asdecimal=True))
+    net: Mapped[Decimal] = mapped_column(Money)
+    vat: Mapped[Decimal] = mapped_column(Money)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class Followup(Syncable, db.Model):
+    """Something to do for a customer by a due time: "call back Friday about the offer"."""
+
+    __tablename__ = "followup"
+    __table_args__ = (sa.Index("ix_followup_assignee_due", "assignee_id", "done_at", "due_at"),
+                      sa.Index("ix_followup_customer", "customer_id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("user.id"))
+
+    customer: Mapped[Customer] = relationship()
+    assignee: Mapped[User] = relationship(foreign_keys=[assignee_id])
+
+
+class Setting(db.Model):
+    """An admin-set value (discount limit, ABC thresholds, cadence, …), JSON-encoded."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[dict | list | str | int | float | None] = mapped_column(sa.JSON)

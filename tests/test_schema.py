@@ -57,3 +57,13 @@ def test_unchanged_values_write_no_history(db, world):
     update_customer(world.rep, world.customer, {"city": world.customer.city})
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(History)) == before
+
+
+def test_spatial_index_survives_every_migration(db):
+    """Later migrations must not drop the R*Tree triggers (SQLite) or the GiST index."""
+    if db.engine.dialect.name == "sqlite":
+        names = db.session.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
+        assert {"customer_geo_insert", "customer_geo_update", "customer_geo_delete"} <= set(names)
+    else:
+        names = db.session.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'customer'")).all()
+        assert "ix_customer_geo" in names

@@ -136,7 +136,7 @@ POSTGRES_SPATIAL = (
 def downgrade():
     if op.get_bind().dialect.name == "sqlite":
         for name in ("customer_geo_insert", "customer_geo_update", "customer_geo_delete"):
-            op.execute(f"DROP TRIGGER {name}")
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE customer_geo")
     else:
         op.execute("DROP INDEX ix_customer_geo")
