@@ -4,7 +4,20 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import account, admin, api, auth, customers, imports, main, nearby
+    from . import (
+        account,
+        admin,
+        api,
+        auth,
+        customers,
+        followups,
+        imports,
+        main,
+        nearby,
+        orders,
+        visits,
+    )
 
-    for module in (main, auth, account, customers, nearby, imports, admin, api):
+    for module in (main, auth, account, customers, nearby, visits, orders, followups, imports,
+                   admin, api):
         app.register_blueprint(module.bp)
