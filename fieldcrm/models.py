@@ -178,6 +178,9 @@ class Customer(Syncable, db.Model):
     abc_manual: Mapped[bool] = mapped_column(default=False)
     revenue_12m: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     risk_reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    # Per field: [version, effective time, client id, mutation id] of its last change,
+    # kept by fieldcrm.versioning; the sync merge decides conflicts with it.
+    field_meta: Mapped[dict] = mapped_column(sa.JSON, default=dict)
 
     owner: Mapped[User | None] = relationship()
     territory: Mapped[Territory | None] = relationship()
@@ -192,6 +195,7 @@ class Contact(Syncable, db.Model):
     """A person at a customer."""
 
     __tablename__ = "contact"
+    field_meta: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customer.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(120))
     role: Mapped[str] = mapped_column(sa.String(120), default="")
@@ -440,3 +444,33 @@ class Setting(db.Model):
     __tablename__ = "setting"
     key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[dict | list | str | int | float | None] = mapped_column(sa.JSON)
+
+
+class SyncClient(db.Model):
+    """A device of a user, and the last of its mutations the server has processed."""
+
+    __tablename__ = "sync_client"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    last_mutation_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncRejection(db.Model):
+    """A pushed mutation the server could not apply, kept with what the user typed."""
+
+    __tablename__ = "sync_rejection"
+    __table_args__ = (sa.Index("ix_sync_rejection_user", "user_id", "dismissed_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sync_client.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id"))
+    mutation_id: Mapped[int] = mapped_column(sa.BigInteger)
+    entity: Mapped[str] = mapped_column(sa.String(16))
+    entity_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    op: Mapped[str] = mapped_column(sa.String(8))
+    fields: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,11 @@ therefore never misses a row that commits later with a smaller version.
 
 The same hook writes one ``History`` row per changed customer or contact
 field (who, when, old, new), so the shared history is complete whichever
-code path made the change.
+code path made the change, and stamps each changed field in ``field_meta``
+with [version, effective time, client id, mutation id]: the sync merge reads
+it to tell whether a field changed after the version a device last saw.
+A sync push sets ``session.info["sync_origin"]`` to the mutation's effective
+time, client id and mutation id; other writes count as made now by no device.
 """
 
 import uuid
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from .models import Contact, Customer, History, Syncable, utcnow
 
-HISTORY_SKIP = {"id", "version", "created_at", "updated_at", "deleted"}
+HISTORY_SKIP = {"id", "version", "created_at", "updated_at", "deleted", "field_meta", "seq"}
 HISTORY_ENTITIES = {Customer: "customer", Contact: "contact"}
 
 
@@ -56,6 +60,20 @@ def _actor_id(session: Session) -> uuid.UUID | None:
     if has_request_context() and current_user and current_user.is_authenticated:
         return current_user.id
     return None
+
+
+def _changed_fields(obj) -> list[str]:
+    state = inspect(obj)
+    return [attr.key for attr in state.mapper.column_attrs
+            if attr.key not in HISTORY_SKIP and state.attrs[attr.key].history.has_changes()]
+
+
+def _stamp_fields(obj, fields: list[str], session: Session, now: datetime) -> None:
+    effective_at, client_id, mutation_id = session.info.get("sync_origin", (now, "", 0))
+    meta = dict(obj.field_meta or {})
+    for name in fields:
+        meta[name] = [obj.version, effective_at.isoformat(), str(client_id), mutation_id]
+    obj.field_meta = meta
 
 
 def _history_for(obj, session: Session, now: datetime) -> list[History]:
@@ -93,12 +111,16 @@ def _assign_versions(session: Session, flush_context, instances) -> None:
     if not changed and not any(isinstance(o, History) for o in session.new):
         return
     now = utcnow()
+    stamps = {}
     for obj in changed:
         if obj.id is None:
             obj.id = uuid.uuid4()
-        if type(obj) in HISTORY_ENTITIES and not session.info.get("skip_history"):
-            for entry in _history_for(obj, session, now):
-                session.add(entry)
+        if type(obj) in HISTORY_ENTITIES:
+            if obj not in session.new:
+                stamps[obj] = _changed_fields(obj)
+            if not session.info.get("skip_history"):
+                for entry in _history_for(obj, session, now):
+                    session.add(entry)
     pending_history = [o for o in session.new if isinstance(o, History) and not o.version]
     rows = changed + pending_history
     first = allocate_versions(session, len(rows))
@@ -108,3 +130,5 @@ def _assign_versions(session: Session, flush_context, instances) -> None:
             obj.updated_at = now
         if isinstance(obj, Customer) and obj.seq is None:
             obj.seq = obj.version
+    for obj, fields in stamps.items():
+        _stamp_fields(obj, fields, session, now)

@@ -67,3 +67,13 @@ def test_spatial_index_survives_every_migration(db):
     else:
         names = db.session.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'customer'")).all()
         assert "ix_customer_geo" in names
+
+
+def test_changed_fields_are_stamped_with_their_version(db, world):
+    from fieldcrm.customers.operations import update_customer
+
+    update_customer(world.rep, world.customer, {"phone": "+49 40 1234567"})
+    db.session.commit()
+    version, effective_at, client_id, mutation_id = world.customer.field_meta["phone"]
+    assert version == world.customer.version and client_id == "" and mutation_id == 0
+    assert "city" not in world.customer.field_meta
