@@ -1,0 +1,318 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+
+Schemas are derived from the same field specs the operations validate with
+and the same field lists the serializers write, so the document cannot drift
+from the code on field names, types or limits; tests/test_openapi.py checks
+the routes and validates real responses against it.
+"""
+
+from collections.abc import Mapping
+
+from flask import Flask
+
+from ..admin.operations import PRODUCT_FIELDS as PRODUCT_INPUT
+from ..customers.operations import CONTACT_FIELDS as CONTACT_INPUT
+from ..customers.operations import CUSTOMER_FIELDS as CUSTOMER_INPUT
+from ..validation import Field
+from .protocol import PAGE_PARAMS, TOKEN_REQUEST
+from .queries import CONTACT_FILTERS, CUSTOMER_FILTERS, PRODUCT_FILTERS
+from .serialize import CONTACT_FIELDS, CUSTOMER_FIELDS, PRODUCT_FIELDS
+
+PREFIX = "/api/v1"
+JSON = "application/json"
+DECIMAL_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+TEXT_KINDS = {"text", "email", "url", "phone", "country"}
+FORMATS = {"uuid": "uuid", "datetime": "date-time", "date": "date"}
+
+
+def _nullable(schema: dict) -> dict:
+    if "enum" in schema:
+        return {**schema, "enum": [*schema["enum"], None]}
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _base_schema(field: Field) -> dict:
+    if field.kind == "choice":
+        return {"enum": list(field.choices)}
+    if field.kind in ("int", "float"):
+        schema = {"type": "integer" if field.kind == "int" else "number"}
+        if field.minimum is not None:
+            schema["minimum"] = field.minimum
+        if field.maximum is not None:
+            schema["maximum"] = field.maximum
+        return schema
+    if field.kind == "bool":
+        return {"type": "boolean"}
+    schema = {"type": "string"}
+    if field.kind in FORMATS:
+        schema["format"] = FORMATS[field.kind]
+    if field.kind in TEXT_KINDS:
+        schema["maxLength"] = field.max_length
+    if field.kind == "email":
+        schema["anyOf"] = [{"format": "email"}, {"maxLength": 0}]
+    return schema
+
+
+def input_schema(field: Field) -> dict:
+    """What a JSON body may send for ``field`` (validation.clean with form=False accepts it)."""
+    if field.kind == "decimal":
+        schema = {"type": ["string", "number"],
+                  "description": "A decimal with at most two places, best sent as a string."}
+    else:
+        schema = _base_schema(field)
+    # null clears an optional field (text becomes ""); bool and non-nullable choices reject it
+    if not field.required and field.nullable and field.kind not in ("bool", "decimal"):
+        schema = _nullable(schema)
+    return schema
+
+
+def output_schema(field: Field) -> dict:
+    """What a representation holds for ``field``: text is never null, only empty."""
+    if field.kind == "decimal":
+        return {"type": "string", "pattern": DECIMAL_PATTERN}
+    schema = _base_schema(field)
+    schema.pop("maxLength", None)
+    if field.kind in TEXT_KINDS or field.kind == "bool" or field.required or not field.nullable:
+        return schema
+    return _nullable(schema)
+
+
+def query_schema(field: Field) -> dict:
+    schema = _base_schema(field)
+    if field.kind == "choice":
+        schema["type"] = "string"
+    return schema
+
+
+def _resource_schemas(name: str, input_spec: Mapping[str, Field], fields: tuple[str, ...],
+                      description: str) -> dict:
+    """Component schemas for one resource: its representation, create and patch bodies, page."""
+    properties = {
+        "id": {"type": "string", "format": "uuid"},
+        "version": {"type": "integer", "description": "Grows with every change, in commit order."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    } | {field: output_schema(input_spec[field]) for field in fields}
+    writable = {field: input_schema(spec) for field, spec in input_spec.items()}
+    return {
+        name: {"type": "object", "description": description, "properties": properties,
+               "required": list(properties), "additionalProperties": False},
+        f"{name}Create": {
+            "type": "object",
+            "properties": {"id": {"type": "string", "format": "uuid",
+                                  "description": "Chosen by the client (offline); never reused."}}
+            | writable,
+            "required": [field for field, spec in input_spec.items() if spec.required],
+            "additionalProperties": False,
+        },
+        f"{name}Patch": {"type": "object", "properties": writable, "additionalProperties": False,
+                         "description": "Only the fields given are changed."},
+        f"{name}Page": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": _ref(name)},
+                "next": {"type": ["string", "null"],
+                         "description": "Path and query of the next page; null on the last."},
+            },
+            "required": ["items", "next"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema_name: str, description: str) -> dict:
+    return {"description": description, "content": {JSON: {"schema": _ref(schema_name)}}}
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(status): {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
+            for status in statuses}
+
+
+ERROR_RESPONSES = {
+    400: ("BadRequest", "The body is not JSON or not an object (invalid_json), or a cookie "
+                        "call lacks its X-CSRFToken header (csrf_failed)."),
+    401: ("Unauthorized", "Not logged in and no valid bearer token."),
+    403: ("Forbidden", "Logged in, but this role may not do this."),
+    404: ("NotFound", "No such record in the caller's scope."),
+    409: ("Conflict", "The id (or another unique value) is taken already."),
+    415: ("UnsupportedMediaType", "The body is not sent as application/json."),
+    422: ("ValidationFailed", "Some fields or parameters are not valid; see error.fields."),
+    429: ("TooManyRequests", "Too many failed logins; see Retry-After."),
+}
+
+
+def _parameters(spec: Mapping[str, Field], descriptions: Mapping[str, str]) -> list[dict]:
+    return [{"name": name, "in": "query", "required": False, "schema": query_schema(field),
+             "description": descriptions[name]} for name, field in spec.items()]
+
+
+def _id_parameter(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "string", "format": "uuid"}}
+
+
+def _resource_paths(plural: str, name: str, filters: Mapping[str, Field],
+                    filter_descriptions: Mapping[str, str], *, write_403: bool,
+                    delete_403: bool, page_size: int, max_page: int) -> dict:
+    """The five operations of a resource: list, create, get, patch, delete."""
+    singular = name.lower()
+    id_name = f"{singular}_id"
+    page_descriptions = {
+        "limit": f"Page size, default {page_size}; values above {max_page} are reduced to it.",
+        "cursor": "Opaque; taken from the previous page's next link.",
+    }
+    forbidden = (403,) if write_403 else ()
+    return {
+        f"{PREFIX}/{plural}": {
+            "get": {
+                "operationId": f"list_{plural}", "tags": [plural],
+                "summary": f"{name}s in the caller's scope, by name, one page at a time",
+                "parameters": _parameters({**filters, **PAGE_PARAMS},
+                                          {**filter_descriptions, **page_descriptions}),
+                "responses": {"200": _json(f"{name}Page", f"One page of {plural}")}
+                | _errors(401, 422),
+            },
+            "post": {
+                "operationId": f"create_{singular}", "tags": [plural],
+                "summary": f"Create a {singular}",
+                "requestBody": {"required": True,
+                                "content": {JSON: {"schema": _ref(f"{name}Create")}}},
+                "responses": {"201": _json(name, f"The new {singular}")}
+                | _errors(400, 401, *forbidden, 409, 415, 422),
+            },
+        },
+        f"{PREFIX}/{plural}/{{{id_name}}}": {
+            "parameters": [_id_parameter(id_name)],
+            "get": {
+                "operationId": f"get_{singular}", "tags": [plural], "summary": f"One {singular}",
+                "responses": {"200": _json(name, f"The {singular}")} | _errors(401, 404),
+            },
+            "patch": {
+                "operationId": f"update_{singular}", "tags": [plural],
+                "summary": f"Change the given fields of a {singular}",
+                "requestBody": {"required": True,
+                                "content": {JSON: {"schema": _ref(f"{name}Patch")}}},
+                "responses": {"200": _json(name, f"The changed {singular}")}
+                | _errors(400, 401, *forbidden, 404, 409, 415, 422),
+            },
+            "delete": {
+                "operationId": f"delete_{singular}", "tags": [plural],
+                "summary": f"Delete a {singular} (a tombstone that offline clients sync)",
+                "responses": {"204": {"description": "Deleted"}}
+                | _errors(400, 401, *((403,) if delete_403 else ()), 404),
+            },
+        },
+    }
+
+
+def openapi_document(app: Flask) -> dict:
+    """The OpenAPI 3.1 document of every route under /api/v1."""
+    paging = {"page_size": app.config["PAGE_SIZE"], "max_page": app.config["API_MAX_PAGE_SIZE"]}
+    schemas = {
+        "Error": {
+            "type": "object",
+            "properties": {"error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "description": "Stable, for programs."},
+                    "message": {"type": "string", "description": "In the caller's language."},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                               "description": "Message per invalid field or parameter."},
+                },
+                "required": ["code", "message"],
+            }},
+            "required": ["error"],
+        },
+        "TokenRequest": {
+            "type": "object",
+            "properties": {name: input_schema(field) for name, field in TOKEN_REQUEST.items()},
+            "required": list(TOKEN_REQUEST),
+            "additionalProperties": False,
+        },
+        "Token": {
+            "type": "object",
+            "properties": {"id": {"type": "string", "format": "uuid"},
+                           "token": {"type": "string",
+                                     "description": "Shown once; only its hash is stored."}},
+            "required": ["id", "token"],
+            "additionalProperties": False,
+        },
+        **_resource_schemas("Customer", CUSTOMER_INPUT, CUSTOMER_FIELDS,
+                            "A company the field force sells to."),
+        **_resource_schemas("Contact", CONTACT_INPUT, CONTACT_FIELDS, "A person at a customer."),
+        **_resource_schemas("Product", PRODUCT_INPUT, PRODUCT_FIELDS,
+                            "A catalogue item; net price in EUR, VAT rate in percent."),
+    }
+    paths = {
+        f"{PREFIX}/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document", "security": [],
+            "responses": {"200": {"description": "The OpenAPI document",
+                                  "content": {JSON: {"schema": {"type": "object"}}}}},
+        }},
+        f"{PREFIX}/auth/tokens": {"post": {
+            "operationId": "create_token", "tags": ["auth"], "security": [],
+            "summary": "Create a bearer token with email and password",
+            "description": "Needs no session and no CSRF header. Failed attempts count "
+                           "towards the same rate limit as the login form.",
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("TokenRequest")}}},
+            "responses": {"201": _json("Token", "The token, shown this once")}
+            | _errors(400, 401, 415, 422, 429),
+        }},
+        f"{PREFIX}/auth/tokens/{{token_id}}": {
+            "parameters": [_id_parameter("token_id")],
+            "delete": {
+                "operationId": "revoke_token", "tags": ["auth"],
+                "summary": "Revoke one of the caller's own tokens",
+                "responses": {"204": {"description": "Revoked"}} | _errors(400, 401, 404),
+            },
+        },
+        **_resource_paths(
+            "customers", "Customer", CUSTOMER_FILTERS,
+            {"q": "Part of the name, or the start of the city or postal code.",
+             "status": "Only customers in this stage of the lifecycle.",
+             "abc_class": "Only customers of this ABC class.",
+             "owner_id": "Only customers owned by this user."},
+            write_403=False, delete_403=True, **paging),
+        **_resource_paths(
+            "contacts", "Contact", CONTACT_FILTERS,
+            {"customer_id": "Only the contacts of this customer."},
+            write_403=False, delete_403=False, **paging),
+        **_resource_paths(
+            "products", "Product", PRODUCT_FILTERS,
+            {"active": "Only active (true) or only inactive (false) items; both if absent."},
+            write_403=True, delete_403=True, **paging),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fieldcrm API",
+            "version": "1",
+            "description": "Errors are JSON {\"error\": {code, message, fields}} with a 4xx "
+                           "status. Times are RFC 3339 with offset; money and rates are "
+                           "decimal strings. Unknown body fields are rejected; unknown query "
+                           "parameters are ignored.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {name: _json("Error", description)
+                          for name, description in ERROR_RESPONSES.values()},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A token from POST /api/v1/auth/tokens."},
+                "session": {"type": "apiKey", "in": "cookie",
+                            "name": app.config.get("SESSION_COOKIE_NAME", "session"),
+                            "description": "The browser's login session."},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
+                         "description": "Needed with the session cookie on every write; the "
+                                        "token is in the page's csrf-token meta tag."},
+            },
+        },
+        "security": [{"bearer": []}, {"session": [], "csrf": []}],
+    }

@@ -1,0 +1,57 @@
+"""The API's list reads of contacts and products, paged like the customer list.
+
+Keyset paging on (name, id) with the cursors of fieldcrm.customers.queries, so
+every page costs the same and a row inserted meanwhile is neither lost nor repeated.
+"""
+
+import uuid
+
+import sqlalchemy as sa
+
+# _keyset is the customer list's cursor parser; reused so there is one cursor format.
+from ..customers.queries import _keyset, encode_cursor
+from ..extensions import db
+from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, Product, User
+from ..scope import customer_scope
+from ..validation import Field
+
+# The filters each list takes as query parameters (besides limit and cursor);
+# the views parse them and the OpenAPI document describes them from here.
+CUSTOMER_FILTERS = {
+    "q": Field(max_length=100),
+    "status": Field("choice", choices=CUSTOMER_STATUSES),
+    "abc_class": Field("choice", choices=ABC_CLASSES),
+    "owner_id": Field("uuid"),
+}
+CONTACT_FILTERS = {"customer_id": Field("uuid")}
+PRODUCT_FILTERS = {"active": Field("choice", choices=("true", "false"))}
+
+
+def _by_name_page(query: sa.Select, model, after: str | None, limit: int) -> tuple[list, str | None]:
+    """One page of ``query`` ordered by (name, id) after the cursor, and the next cursor."""
+    position = _keyset(after, str)
+    if position:
+        query = query.where(sa.tuple_(model.name, model.id) > position)
+    rows = list(db.session.scalars(query.order_by(model.name, model.id).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor(rows[limit - 1].name, rows[limit - 1].id)
+
+
+def contact_page(user: User, *, customer_id: uuid.UUID | None = None, after: str | None = None,
+                 limit: int = 20) -> tuple[list[Contact], str | None]:
+    """One page of the live contacts at live customers ``user`` may see, optionally of one customer."""
+    query = (sa.select(Contact).join(Customer, Contact.customer_id == Customer.id)
+             .where(~Contact.deleted, ~Customer.deleted, customer_scope(user)))
+    if customer_id is not None:
+        query = query.where(Contact.customer_id == customer_id)
+    return _by_name_page(query, Contact, after, limit)
+
+
+def product_page(*, active: bool | None = None, after: str | None = None,
+                 limit: int = 20) -> tuple[list[Product], str | None]:
+    """One page of the catalogue (not deleted), optionally only active or only inactive items."""
+    query = sa.select(Product).where(~Product.deleted)
+    if active is not None:
+        query = query.where(Product.active == active)
+    return _by_name_page(query, Product, after, limit)

@@ -1,0 +1,190 @@
+"""/api/v1/openapi.json matches the code: the same routes, and real responses fit its schemas."""
+
+import re
+import uuid
+
+import pytest
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from fieldcrm.auth import create_api_token
+
+API = "/api/v1"
+DOCUMENT_URI = "urn:fieldcrm:openapi"
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture
+def document(client):
+    response = client.get(f"{API}/openapi.json")
+    assert response.status_code == 200
+    return response.json
+
+
+def _pointer(*parts: str) -> str:
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def validator(document: dict, *location: str) -> Draft202012Validator:
+    """A validator for the schema at ``location`` in the document, its $refs resolved in it."""
+    registry = Registry().with_resource(DOCUMENT_URI, Resource(document, DRAFT202012))
+    return Draft202012Validator({"$ref": DOCUMENT_URI + "#" + _pointer(*location)},
+                                registry=registry,
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def response_validator(document: dict, path: str, method: str, status: int):
+    """The validator of the documented JSON body; fails if the status is not documented."""
+    responses = document["paths"][path][method]["responses"]
+    assert str(status) in responses, f"{method.upper()} {path} does not document {status}"
+    location = ["paths", path, method, "responses", str(status)]
+    if "$ref" in responses[str(status)]:
+        location = responses[str(status)]["$ref"].removeprefix("#/").split("/")
+    return validator(document, *location, "content", "application/json", "schema")
+
+
+def check(document: dict, path: str, method: str, response) -> dict:
+    """Assert a real response is documented for this operation and fits its schema."""
+    if response.status_code == 204:
+        assert "204" in document["paths"][path][method]["responses"]
+        assert response.data == b""
+        return {}
+    response_validator(document, path, method, response.status_code).validate(response.json)
+    return response.json
+
+
+def request_validator(document: dict, path: str, method: str) -> Draft202012Validator:
+    return validator(document, "paths", path, method, "requestBody", "content",
+                     "application/json", "schema")
+
+
+def _rule_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def test_document_lists_exactly_the_api_routes(app, document):
+    in_app = {(_rule_path(rule.rule), method.lower()) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith(f"{API}/")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    in_document = {(path, method) for path, item in document["paths"].items()
+                   for method in item if method in METHODS}
+    assert in_document == in_app
+
+
+def test_document_is_well_formed(document):
+    assert document["openapi"].startswith("3.1")
+    for name, schema in document["components"]["schemas"].items():
+        try:
+            Draft202012Validator.check_schema(schema)
+        except Exception as exc:
+            raise AssertionError(name) from exc
+    refs = re.findall(r"'\$ref': '([^']+)'", str(document))
+    assert refs
+    registry = Registry().with_resource(DOCUMENT_URI, Resource(document, DRAFT202012))
+    resolver = registry.resolver(DOCUMENT_URI)
+    for ref in set(refs):
+        assert resolver.lookup(ref).contents, ref
+    operation_ids = [op["operationId"] for item in document["paths"].values()
+                     for method, op in item.items() if method in METHODS]
+    assert len(operation_ids) == len(set(operation_ids))
+    for path, item in document["paths"].items():
+        for name in re.findall(r"{(\w+)}", path):
+            assert any(p["name"] == name and p["in"] == "path" for p in item.get("parameters", []))
+        for method, operation in item.items():
+            if method in METHODS:
+                assert all(code[0] in "2345" for code in operation["responses"]), (path, method)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"]["scheme"] == "bearer"
+    assert schemes["csrf"] == schemes["csrf"] | {"in": "header", "name": "X-CSRFToken"}
+
+
+def test_request_schemas_accept_what_the_api_accepts(client, world, document):
+    token = create_api_token(world.admin, "docs")[1]
+    good = {"id": str(uuid.uuid4()), "name": "Neu GmbH", "postal_code": "20095", "lat": 53.5,
+            "lon": 10, "abc_class": None, "territory_id": str(world.north.id),
+            "marketing_consent": False}
+    request_validator(document, f"{API}/customers", "post").validate(good)
+    assert client.api("POST", f"{API}/customers", json=good, token=token).status_code == 201
+    for bad in ({**good, "colour": "red"}, {**good, "lat": "abc"}, {**good, "lat": 95},
+                {**good, "status": None}, {"street": "ohne Namen"}):
+        with pytest.raises(ValidationError):
+            request_validator(document, f"{API}/customers", "post").validate(bad)
+        bad = {**bad, "id": str(uuid.uuid4())}
+        assert client.api("POST", f"{API}/customers", json=bad, token=token).status_code == 422
+    product = {"sku": "DOC-1", "name": "Doku", "net_price": "1.50", "vat_rate": 19}
+    request_validator(document, f"{API}/products", "post").validate(product)
+    request_validator(document, f"{API}/products/{{product_id}}", "patch").validate({"active": False})
+    request_validator(document, f"{API}/auth/tokens", "post").validate(
+        {"email": "a@example.com", "password": "x", "name": "n"})
+
+
+def test_real_responses_fit_the_documented_schemas(app, make_client, client, world, document,
+                                                    make_product):
+    make_product(active=False, name="Alter Tee")
+    make_product()
+    customers, contacts, products = f"{API}/customers", f"{API}/contacts", f"{API}/products"
+    customer, contact, product = (f"{API}/customers/{{customer_id}}",
+                                  f"{API}/contacts/{{contact_id}}", f"{API}/products/{{product_id}}")
+
+    token_body = check(document, f"{API}/auth/tokens", "post", client.api(
+        "POST", f"{API}/auth/tokens",
+        json={"email": "admin@example.com", "password": "correct-horse-battery", "name": "t"}))
+    token = token_body["token"]
+    for body in ({"email": "admin@example.com"},
+                 {"email": "admin@example.com", "password": "wrong", "name": "t"}):
+        check(document, f"{API}/auth/tokens", "post",
+              client.api("POST", f"{API}/auth/tokens", json=body))
+    app.config["LOGIN_MAX_FAILURES"] = 1
+    blocked = client.api("POST", f"{API}/auth/tokens", json=body)
+    assert blocked.status_code == 429
+    check(document, f"{API}/auth/tokens", "post", blocked)
+
+    def call(method, path, doc_path, **kwargs):
+        return check(document, doc_path, method.lower(),
+                     client.api(method, path, token=token, **kwargs))
+
+    call("GET", f"{customers}?limit=1", customers)
+    created = call("POST", customers, customers,
+                   json={"name": "Neu", "territory_id": str(world.north.id), "lat": 53.5,
+                         "lon": 10.0, "marketing_consent": True, "visit_interval_days": 30})
+    call("GET", f"{customers}/{created['id']}", customer)
+    call("PATCH", f"{customers}/{created['id']}", customer,
+         json={"abc_class": "A", "birthday": "x"})
+    call("PATCH", f"{customers}/{created['id']}", customer, json={"abc_class": "A"})
+    call("PATCH", f"{customers}/{created['id']}", customer, data="[", content_type="application/json")
+    call("POST", customers, customers, json={"id": created["id"], "name": "Doppelt"})
+    call("POST", customers, customers, data="{", content_type="application/json")
+    call("POST", customers, customers, data="name=x",
+         content_type="application/x-www-form-urlencoded")
+    call("GET", f"{customers}?limit=x", customers)
+    call("GET", f"{customers}/{uuid.uuid4()}", customer)
+
+    new_contact = call("POST", contacts, contacts,
+                       json={"customer_id": str(world.customer.id), "name": "Neue Person",
+                             "birthday": "1990-01-31"})
+    call("GET", f"{contacts}?customer_id={world.customer.id}", contacts)
+    call("GET", f"{contacts}/{new_contact['id']}", contact)
+    call("PATCH", f"{contacts}/{new_contact['id']}", contact, json={"role": "Chef"})
+    call("DELETE", f"{contacts}/{new_contact['id']}", contact)
+
+    listed = call("GET", f"{products}?limit=1", products)
+    assert listed["next"]
+    call("GET", listed["next"], products)
+    new_product = call("POST", products, products,
+                       json={"sku": "DOC-2", "name": "Doku", "net_price": "2", "vat_rate": "7"})
+    call("PATCH", f"{products}/{new_product['id']}", product, json={"net_price": 3})
+    call("DELETE", f"{products}/{new_product['id']}", product)
+    call("DELETE", f"{customers}/{created['id']}", customer)
+    call("GET", f"{API}/openapi.json", f"{API}/openapi.json")
+
+    rep_token = create_api_token(world.rep, "t")[1]
+    forbidden = client.api("POST", products, token=rep_token, json={})
+    check(document, products, "post", forbidden)
+    anonymous = make_client().api("GET", customers)
+    check(document, customers, "get", anonymous)
+    revoke = f"{API}/auth/tokens/{{token_id}}"
+    call("DELETE", f"{API}/auth/tokens/{token_body['id']}", revoke)
+    check(document, revoke, "delete", make_client().api(
+        "DELETE", f"{API}/auth/tokens/{token_body['id']}", token=rep_token))
