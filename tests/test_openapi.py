@@ -188,3 +188,20 @@ def test_real_responses_fit_the_documented_schemas(app, make_client, client, wor
     call("DELETE", f"{API}/auth/tokens/{token_body['id']}", revoke)
     check(document, revoke, "delete", make_client().api(
         "DELETE", f"{API}/auth/tokens/{token_body['id']}", token=rep_token))
+
+
+def test_sync_responses_match_the_document(client, world, document):
+    client.login("rep1@example.com")
+    device = "6f1c0b8e-8f33-4a59-9d1f-0c7e4d2a9b10"
+    mutation = {"id": 1, "entity": "customer", "op": "upsert",
+                "entity_id": "0b8b2f4e-1c2d-4e5f-8a9b-1c2d3e4f5a6b", "base_version": None,
+                "changed_at": "2026-11-23T08:00:00+01:00", "fields": {"name": "Sync GmbH"}}
+    body = {"client_id": device, "mutations": [mutation]}
+    request_validator(document, f"{API}/sync/push", "post").validate(body)
+    check(document, f"{API}/sync/push", "post", client.api("POST", f"{API}/sync/push", json=body))
+    gap = dict(body, mutations=[dict(mutation, id=9)])
+    check(document, f"{API}/sync/push", "post", client.api("POST", f"{API}/sync/push", json=gap))
+    pulled = check(document, f"{API}/sync/pull", "post",
+                   client.api("POST", f"{API}/sync/pull", json={"cursor": None, "client_id": device}))
+    assert pulled["last_mutation_id"] == 1
+    check(document, f"{API}/sync/rejections", "get", client.api("GET", f"{API}/sync/rejections"))

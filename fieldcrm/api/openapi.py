@@ -13,6 +13,7 @@ from flask import Flask
 from ..admin.operations import PRODUCT_FIELDS as PRODUCT_INPUT
 from ..customers.operations import CONTACT_FIELDS as CONTACT_INPUT
 from ..customers.operations import CUSTOMER_FIELDS as CUSTOMER_INPUT
+from ..sync import openapi as sync_openapi
 from ..validation import Field
 from .protocol import PAGE_PARAMS, TOKEN_REQUEST
 from .queries import CONTACT_FILTERS, CUSTOMER_FILTERS, PRODUCT_FILTERS
@@ -134,6 +135,7 @@ def _errors(*statuses: int) -> dict:
 
 
 ERROR_RESPONSES = {
+    413: ("TooLarge", "More than 1,000 mutations in one push."),
     400: ("BadRequest", "The body is not JSON or not an object (invalid_json), or a cookie "
                         "call lacks its X-CSRFToken header (csrf_failed)."),
     401: ("Unauthorized", "Not logged in and no valid bearer token."),
@@ -247,6 +249,7 @@ def openapi_document(app: Flask) -> dict:
         **_resource_schemas("Contact", CONTACT_INPUT, CONTACT_FIELDS, "A person at a customer."),
         **_resource_schemas("Product", PRODUCT_INPUT, PRODUCT_FIELDS,
                             "A catalogue item; net price in EUR, VAT rate in percent."),
+        **sync_openapi.SCHEMAS,
     }
     paths = {
         f"{PREFIX}/openapi.json": {"get": {
@@ -286,6 +289,7 @@ def openapi_document(app: Flask) -> dict:
             "products", "Product", PRODUCT_FILTERS,
             {"active": "Only active (true) or only inactive (false) items; both if absent."},
             write_403=True, delete_403=True, **paging),
+        **sync_openapi.paths(PREFIX, _json, _errors),
     }
     return {
         "openapi": "3.1.0",

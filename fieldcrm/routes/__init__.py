@@ -15,9 +15,10 @@ def register_blueprints(app: Flask) -> None:
         main,
         nearby,
         orders,
+        sync,
         visits,
     )
 
     for module in (main, auth, account, customers, nearby, visits, orders, followups, imports,
-                   admin, api):
+                   admin, api, sync):
         app.register_blueprint(module.bp)

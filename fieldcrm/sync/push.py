@@ -1,0 +1,168 @@
+"""POST /api/v1/sync/push: a device's numbered mutations, applied in one transaction.
+
+Ids at or below the device's ``last_mutation_id`` are replays (``duplicate``);
+a first id above last + 1 is a gap (409, nothing applied). Each mutation runs
+in a savepoint: one that cannot be applied is rolled back alone, recorded as
+rejected (with what the user typed) and counted as processed, so it never
+blocks the queue. ``last_mutation_id`` is saved in the same transaction as the
+effects, so a lost response followed by a retry never applies anything twice.
+"""
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from ..extensions import db
+from ..models import SyncClient, SyncRejection, User, utcnow
+from .entities import ENTITIES
+from .merge import Mutation, Rejected, apply_mutation
+
+MAX_BATCH = 1000
+MUTATION_KEYS = {"id", "entity", "op", "entity_id", "base_version", "changed_at", "fields"}
+
+
+class ProtocolError(Exception):
+    """A request the protocol refuses as a whole: nothing is written."""
+
+    def __init__(self, status: int, code: str, message, **extra):
+        super().__init__(str(message))
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def parse_client_id(value) -> uuid.UUID:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else _bad_client()
+    except ValueError:
+        return _bad_client()
+
+
+def _bad_client():
+    raise ProtocolError(400, "invalid_client_id", _l("client_id must be a UUID."))
+
+
+def _bad(index: int, message) -> ProtocolError:
+    return ProtocolError(400, "invalid_mutation", message, index=index)
+
+
+def parse_mutation(index: int, raw) -> Mutation:
+    """A checked Mutation, or a 400 naming the mutation's position in the batch."""
+    if not isinstance(raw, dict):
+        raise _bad(index, _l("Each mutation must be a JSON object."))
+    unknown = set(raw) - MUTATION_KEYS
+    if unknown:
+        raise _bad(index, _l("Unknown keys: %(keys)s.", keys=", ".join(sorted(unknown))))
+    mutation_id = raw.get("id")
+    if isinstance(mutation_id, bool) or not isinstance(mutation_id, int) or mutation_id < 1:
+        raise _bad(index, _l("id must be a positive integer."))
+    entity = ENTITIES.get(raw.get("entity"))
+    if entity is None:
+        raise _bad(index, _l("Unknown entity."))
+    if raw.get("op") not in ("upsert", "delete"):
+        raise _bad(index, _l("op must be upsert or delete."))
+    try:
+        entity_id = uuid.UUID(raw.get("entity_id"))
+    except (ValueError, TypeError, AttributeError):
+        raise _bad(index, _l("entity_id must be a UUID.")) from None
+    base = raw.get("base_version")
+    if base is not None and (isinstance(base, bool) or not isinstance(base, int) or base < 0):
+        raise _bad(index, _l("base_version must be a non-negative integer or null."))
+    try:
+        changed_at = datetime.fromisoformat(str(raw.get("changed_at")).replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(index, _l("changed_at must be an RFC 3339 time with offset.")) from None
+    if changed_at.tzinfo is None:
+        raise _bad(index, _l("changed_at must be an RFC 3339 time with offset."))
+    fields = raw.get("fields", {})
+    if not isinstance(fields, dict):
+        raise _bad(index, _l("fields must be a JSON object."))
+    unknown_fields = set(fields) - entity.fields if entity.update or entity.create else set()
+    if unknown_fields:
+        raise ProtocolError(400, "unknown_field", _l("Unknown fields: %(names)s.",
+                                                     names=", ".join(sorted(unknown_fields))),
+                            index=index)
+    return Mutation(mutation_id, entity.name, raw["op"], entity_id, base, changed_at, fields)
+
+
+def parse_push(body: dict) -> tuple[uuid.UUID, list[Mutation]]:
+    """The device id and its checked mutations; ProtocolError for a malformed batch."""
+    client_id = parse_client_id(body.get("client_id"))
+    raw = body.get("mutations")
+    if not isinstance(raw, list):
+        raise ProtocolError(400, "invalid_batch", _l("mutations must be a list."))
+    if len(raw) > MAX_BATCH:
+        raise ProtocolError(413, "batch_too_large",
+                            _l("At most %(n)s mutations per push.", n=MAX_BATCH), max=MAX_BATCH)
+    mutations = [parse_mutation(i, m) for i, m in enumerate(raw)]
+    for previous, current in zip(mutations, mutations[1:], strict=False):
+        if current.id != previous.id + 1:
+            raise ProtocolError(400, "not_consecutive", _l("Mutation ids must be consecutive."))
+    return client_id, mutations
+
+
+def bind_client(user: User, client_id: uuid.UUID, *, lock: bool) -> SyncClient:
+    """The device row, created on first use; 403 if it belongs to another user.
+
+    With ``lock``, the row is written first so that concurrent pushes of one device
+    queue up behind each other (row lock on PostgreSQL, the write lock on SQLite).
+    """
+    now = utcnow()
+    if lock:
+        db.session.execute(sa.update(SyncClient).where(SyncClient.id == client_id)
+                           .values(last_seen_at=now))
+    client = db.session.get(SyncClient, client_id, populate_existing=True)
+    if client is None:
+        client = SyncClient(id=client_id, user_id=user.id, last_mutation_id=0, last_seen_at=now)
+        db.session.add(client)
+        db.session.flush()
+    if client.user_id != user.id:
+        raise ProtocolError(403, "foreign_client", _l("This device is registered to another user."))
+    return client
+
+
+def push(user: User, body: dict) -> dict:
+    """Apply a push in the current transaction and return the response body (caller commits)."""
+    client_id, mutations = parse_push(body)
+    received_at = utcnow()
+    client = bind_client(user, client_id, lock=True)
+    last = client.last_mutation_id
+    if mutations and mutations[0].id > last + 1:
+        raise ProtocolError(409, "mutation_gap", _l("Mutations are missing before this batch."),
+                            last_mutation_id=last)
+    results = []
+    for m in mutations:
+        if m.id <= last:
+            results.append(_duplicate(m))
+            continue
+        results.append(_apply_one(user, client, m, received_at))
+    if mutations:
+        client.last_mutation_id = max(last, mutations[-1].id)
+    db.session.flush()
+    return {"last_mutation_id": client.last_mutation_id, "results": results}
+
+
+def _duplicate(m: Mutation) -> dict:
+    row = db.session.get(ENTITIES[m.entity].model, m.entity_id)
+    return {"id": m.id, "status": "duplicate", "entity_id": str(m.entity_id),
+            "version": row.version if row is not None else None}
+
+
+def _apply_one(user: User, client: SyncClient, m: Mutation, received_at: datetime) -> dict:
+    effective_at = min(m.changed_at, received_at)
+    savepoint = db.session.begin_nested()
+    try:
+        outcome = apply_mutation(user, m, str(client.id), effective_at)
+        savepoint.commit()
+    except Rejected as exc:
+        savepoint.rollback()
+        db.session.add(SyncRejection(client_id=client.id, user_id=user.id, mutation_id=m.id,
+                                     entity=m.entity, entity_id=m.entity_id, op=m.op,
+                                     fields=m.fields, reason=exc.reason, details=exc.details))
+        return {"id": m.id, "status": "rejected", "entity_id": str(m.entity_id), "version": None,
+                "reason": exc.reason, **({"details": exc.details} if exc.details else {})}
+    result = {"id": m.id, "status": outcome.status, "entity_id": str(m.entity_id),
+              "version": outcome.version}
+    if outcome.conflicts:
+        result["conflicts"] = outcome.conflicts
+    return result

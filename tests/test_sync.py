@@ -1,0 +1,273 @@
+"""The offline sync contract: push (idempotent, gap-checked, atomic), merge rules, pull, cursor, scope."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from fieldcrm.models import Customer, History, SyncClient, SyncRejection
+
+PUSH = "/api/v1/sync/push"
+PULL = "/api/v1/sync/pull"
+
+
+def stamp(offset_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat()
+
+
+class Device:
+    """A phone: a client id, a mutation counter, a cursor, and what it pulled."""
+
+    def __init__(self, client, email):
+        self.client = client
+        self.client.login(email)
+        self.id = str(uuid.uuid4())
+        self.next_id = 1
+        self.cursor = None
+        self.rows = {}
+
+    def mutation(self, entity, entity_id, fields=None, *, op="upsert", base=None, changed_at=None):
+        m = {"id": self.next_id, "entity": entity, "op": op, "entity_id": str(entity_id),
+             "base_version": base, "changed_at": changed_at or stamp(), "fields": fields or {}}
+        self.next_id += 1
+        return m
+
+    def push(self, *mutations, expect=200):
+        response = self.client.api("POST", PUSH, json={"client_id": self.id, "mutations": list(mutations)})
+        assert response.status_code == expect, response.get_json()
+        return response.get_json()
+
+    def pull(self):
+        while True:
+            body = self.client.api("POST", PULL, json={"cursor": self.cursor, "client_id": self.id}).get_json()
+            if body.get("reset"):
+                self.rows.clear()
+            for change in body["changes"]:
+                key = (change["entity"], change["entity_id"])
+                if change["op"] == "upsert":
+                    self.rows[key] = change["data"]
+                else:
+                    self.rows.pop(key, None)
+            self.cursor = body["cursor"]
+            if not body["has_more"]:
+                return body
+
+
+@pytest.fixture
+def rep_device(make_client, world):
+    return Device(make_client(), "rep1@example.com")
+
+
+def test_push_creates_and_replay_is_duplicate(rep_device, db):
+    new_id = uuid.uuid4()
+    m = rep_device.mutation("customer", new_id, {"name": "Offline GmbH", "postal_code": "20095",
+                                                 "city": "Hamburg"})
+    first = rep_device.push(m)
+    assert first["last_mutation_id"] == 1
+    assert first["results"][0]["status"] == "applied" and first["results"][0]["version"] > 0
+    again = rep_device.push(m)
+    assert again["results"][0]["status"] == "duplicate"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer).where(Customer.id == new_id)) == 1
+
+
+def test_gap_is_409_and_applies_nothing(rep_device, world, db):
+    rep_device.next_id = 5
+    body = rep_device.push(rep_device.mutation("customer", world.customer.id, {"city": "Kiel"},
+                                               base=world.customer.version), expect=409)
+    assert body["error"]["code"] == "mutation_gap" and body["error"]["last_mutation_id"] == 0
+    db.session.expire_all()
+    assert db.session.get(Customer, world.customer.id).city == "Hamburg"
+
+
+def test_batch_limits_and_shape(rep_device, world):
+    too_many = [rep_device.mutation("customer", uuid.uuid4(), {"name": f"K{i}"}) for i in range(1001)]
+    assert rep_device.push(*too_many, expect=413)["error"]["code"] == "batch_too_large"
+    rep_device.next_id = 1
+    a = rep_device.mutation("customer", uuid.uuid4(), {"name": "A"})
+    rep_device.next_id = 3
+    b = rep_device.mutation("customer", uuid.uuid4(), {"name": "B"})
+    assert rep_device.push(a, b, expect=400)["error"]["code"] == "not_consecutive"
+    bad_entity = dict(a, entity="spaceship")
+    assert rep_device.push(bad_entity, expect=400)["error"]["code"] == "invalid_mutation"
+    bad_field = dict(a, fields={"name": "A", "colour": "red"})
+    assert rep_device.push(bad_field, expect=400)["error"]["code"] == "unknown_field"
+    bad_type = dict(a, base_version="7")
+    assert rep_device.push(bad_type, expect=400)["error"]["code"] == "invalid_mutation"
+    response = rep_device.client.http.post(PUSH, data="{not json", content_type="application/json",
+                                           headers={"X-CSRFToken": rep_device.client.csrf})
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_json"
+
+
+def test_foreign_client_id_is_403(make_client, world, rep_device):
+    rep_device.push(rep_device.mutation("customer", uuid.uuid4(), {"name": "Mine"}))
+    thief = Device(make_client(), "rep2@example.com")
+    thief.id = rep_device.id
+    assert thief.push(thief.mutation("customer", uuid.uuid4(), {"name": "X"}), expect=403)["error"]["code"] == "foreign_client"
+
+
+def test_other_fields_merge(rep_device, world, db, make_client):
+    base = world.customer.version
+    web = make_client()
+    web.login("manager@example.com")
+    assert web.api("PATCH", f"/api/v1/customers/{world.customer.id}", json={"email": "info@mueller.de"}).status_code == 200
+    result = rep_device.push(rep_device.mutation("customer", world.customer.id, {"phone": "+49 40 555"}, base=base))
+    assert result["results"][0]["status"] == "merged"
+    db.session.expire_all()
+    row = db.session.get(Customer, world.customer.id)
+    assert (row.phone, row.email) == ("+49 40 555", "info@mueller.de")
+
+
+def test_same_field_later_edit_wins_and_loser_is_in_history(rep_device, world, db, make_client):
+    base = world.customer.version
+    changed_offline = stamp(-3600)
+    web = make_client()
+    web.login("manager@example.com")
+    web.api("PATCH", f"/api/v1/customers/{world.customer.id}", json={"phone": "+49 40 111"})
+    result = rep_device.push(rep_device.mutation("customer", world.customer.id, {"phone": "+49 40 222"},
+                                                 base=base, changed_at=changed_offline))["results"][0]
+    assert result["status"] == "conflict"
+    assert result["conflicts"] == [{"field": "phone", "yours": "+49 40 222", "theirs": "+49 40 111", "kept": "theirs"}]
+    db.session.expire_all()
+    assert db.session.get(Customer, world.customer.id).phone == "+49 40 111"
+    conflict = db.session.scalar(sa.select(History).where(History.kind == "conflict"))
+    assert (conflict.field, conflict.old, conflict.new, conflict.user_id) == ("phone", "+49 40 222", "+49 40 111", world.rep.id)
+
+
+def test_same_field_device_later_wins(rep_device, world, db, make_client):
+    base = world.customer.version
+    web = make_client()
+    web.login("manager@example.com")
+    web.api("PATCH", f"/api/v1/customers/{world.customer.id}", json={"phone": "+49 40 111"})
+    result = rep_device.push(rep_device.mutation("customer", world.customer.id, {"phone": "+49 40 222"},
+                                                 base=base, changed_at=stamp(60)))["results"][0]
+    assert result["status"] == "conflict" and result["conflicts"][0]["kept"] == "yours"
+    db.session.expire_all()
+    assert db.session.get(Customer, world.customer.id).phone == "+49 40 222"
+    conflict = db.session.scalar(sa.select(History).where(History.kind == "conflict"))
+    assert (conflict.old, conflict.new, conflict.user_id) == ("+49 40 111", "+49 40 222", world.manager.id)
+
+
+def test_own_sequential_edits_never_conflict(rep_device, world):
+    base = world.customer.version
+    first = rep_device.mutation("customer", world.customer.id, {"phone": "+49 40 1000"}, base=base)
+    second = rep_device.mutation("customer", world.customer.id, {"phone": "+49 40 2000"}, base=base)
+    statuses = [r["status"] for r in rep_device.push(first, second)["results"]]
+    assert statuses == ["applied", "applied"]
+
+
+def test_delete_wins_over_later_edit(rep_device, world, db, make_client):
+    base = world.customer.version
+    web = make_client()
+    web.login("manager@example.com")
+    assert web.api("DELETE", f"/api/v1/customers/{world.customer.id}").status_code == 204
+    result = rep_device.push(rep_device.mutation("customer", world.customer.id, {"phone": "+49 40 9"},
+                                                 base=base, changed_at=stamp(60)))["results"][0]
+    assert result["status"] == "rejected" and result["reason"] == "deleted"
+    kept = db.session.scalar(sa.select(SyncRejection))
+    assert kept.fields == {"phone": "+49 40 9"} and kept.user_id == world.rep.id
+    listed = rep_device.client.api("GET", "/api/v1/sync/rejections").get_json()["items"]
+    assert listed[0]["reason"] == "deleted" and listed[0]["fields"] == {"phone": "+49 40 9"}
+
+
+def test_out_of_scope_push_is_rejected_and_writes_nothing(rep_device, world, db):
+    before = world.other_customer.version
+    result = rep_device.push(rep_device.mutation("customer", world.other_customer.id, {"city": "Ulm"},
+                                                 base=before))["results"][0]
+    assert result["status"] == "rejected" and result["reason"] == "not_found"
+    db.session.expire_all()
+    assert db.session.get(Customer, world.other_customer.id).version == before
+
+
+def test_poison_mutation_is_rejected_and_the_rest_apply(rep_device, world, db):
+    base = world.customer.version
+    poison = rep_device.mutation("customer", world.customer.id, {"email": "not an email"}, base=base)
+    good = rep_device.mutation("customer", world.customer.id, {"city": "Altona"}, base=base)
+    results = rep_device.push(poison, good)["results"]
+    assert [r["status"] for r in results] == ["rejected", "applied"]
+    assert results[0]["reason"] == "invalid" and "email" in results[0]["details"]["fields"]
+    db.session.expire_all()
+    assert db.session.get(Customer, world.customer.id).city == "Altona"
+    assert db.session.get(SyncClient, uuid.UUID(rep_device.id)).last_mutation_id == 2
+
+
+def test_error_mid_batch_applies_nothing(rep_device, world, db, monkeypatch):
+    from fieldcrm.sync import merge
+
+    real = merge.apply_mutation
+    calls = []
+
+    def failing(user, m, client_id, effective_at):
+        calls.append(m.id)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return real(user, m, client_id, effective_at)
+
+    monkeypatch.setattr("fieldcrm.sync.push.apply_mutation", failing)
+    base = world.customer.version
+    with pytest.raises(RuntimeError):
+        rep_device.push(rep_device.mutation("customer", world.customer.id, {"city": "A"}, base=base),
+                        rep_device.mutation("customer", world.customer.id, {"city": "B"}, base=base))
+    db.session.expire_all()
+    assert db.session.get(Customer, world.customer.id).city == "Hamburg"
+    assert db.session.get(SyncClient, uuid.UUID(rep_device.id)) is None
+
+
+def test_pull_full_then_incremental_and_paged(rep_device, world, make_customer, db):
+    body = rep_device.pull()
+    assert "reset" not in body and body["last_mutation_id"] == 0
+    assert ("customer", str(world.customer.id)) in rep_device.rows
+    assert ("contact", str(world.contact.id)) in rep_device.rows
+    assert ("customer", str(world.other_customer.id)) not in rep_device.rows
+    for i in range(5):
+        make_customer(name=f"Neu {i}", territory_id=world.north.id)
+    seen = []
+    cursor = rep_device.cursor
+    while True:
+        page = rep_device.client.api("POST", PULL, json={"cursor": cursor, "limit": 2}).get_json()
+        seen += [c["entity_id"] for c in page["changes"] if c["entity"] == "customer"]
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            break
+    assert len(seen) == 5 and len(set(seen)) == 5
+
+
+def test_reassigned_customer_is_revoked(rep_device, world, db, make_client):
+    rep_device.pull()
+    admin = make_client()
+    admin.login("admin@example.com")
+    admin.api("PATCH", f"/api/v1/customers/{world.customer.id}",
+              json={"territory_id": str(world.south.id), "owner_id": str(world.other_rep.id)})
+    body = rep_device.pull()
+    revokes = [c for c in body["changes"] if c["op"] == "revoke"]
+    assert revokes and revokes[0]["entity_id"] == str(world.customer.id)
+    assert ("customer", str(world.customer.id)) not in rep_device.rows
+
+
+def test_forged_or_foreign_cursor_resets(rep_device, world):
+    rep_device.pull()
+    for cursor in ("garbage", rep_device.cursor[:-2] + "xx"):
+        body = rep_device.client.api("POST", PULL, json={"cursor": cursor}).get_json()
+        assert body["reset"] is True and any(c["entity"] == "customer" for c in body["changes"])
+    wrong_type = rep_device.client.api("POST", PULL, json={"cursor": 42})
+    assert wrong_type.status_code == 400 and wrong_type.get_json()["error"]["code"] == "invalid_cursor"
+
+
+def test_scope_change_resets_cursor(rep_device, world, db):
+    rep_device.pull()
+    world.south.reps.append(world.rep)
+    db.session.commit()
+    body = rep_device.client.api("POST", PULL, json={"cursor": rep_device.cursor}).get_json()
+    assert body["reset"] is True
+    assert any(c["entity_id"] == str(world.other_customer.id) for c in body["changes"])
+
+
+def test_push_then_pull_round_trip_without_duplicates(rep_device, world, db):
+    new_id = uuid.uuid4()
+    m = rep_device.mutation("contact", new_id, {"customer_id": str(world.customer.id), "name": "Neu"})
+    rep_device.push(m)
+    rep_device.push(m)
+    rep_device.pull()
+    assert rep_device.rows[("contact", str(new_id))]["name"] == "Neu"
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(History).where(History.entity_id == new_id))
+    assert count == 1
