@@ -8,6 +8,7 @@ from flask import Flask, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 from .config import Config
 from .extensions import babel, csrf, db, htmx, login_manager, migrate
@@ -24,6 +25,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
             app.instance_path, "fieldcrm.sqlite"
         )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Recycled connections close, and closing runs PRAGMA optimize.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_recycle": 3600}
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app)
 
@@ -76,12 +81,29 @@ def _security_headers(response):
     return response
 
 
+def _is_sqlite(dbapi_connection) -> bool:
+    return type(dbapi_connection).__module__.startswith("sqlite3")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """Foreign keys on, WAL for concurrent readers, for every SQLite connection."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+    """Foreign keys on, WAL for concurrent readers, bounded ANALYZE, for every SQLite connection."""
+    if _is_sqlite(dbapi_connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA analysis_limit=1000")
         cursor.close()
+
+
+@event.listens_for(Pool, "close")
+def _sqlite_optimize(dbapi_connection, connection_record) -> None:
+    """Refresh the planner's statistics when a SQLite connection closes (SQLite's advice).
+
+    Without them SQLite sorts every customer in scope for the list page instead
+    of walking the name index (see docs/PERFORMANCE.md); PostgreSQL's autovacuum
+    does this on its own.
+    """
+    if _is_sqlite(dbapi_connection):
+        dbapi_connection.execute("PRAGMA optimize")
