@@ -38,6 +38,7 @@ demo: migrate
 
 test: setup
 	$(VENV)/bin/ruff check .
+	node --test tests/js/
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 test-browser: setup

@@ -9,7 +9,8 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 def index():
     if current_user.is_authenticated:
-        return redirect(url_for("customers.index"))
+        home = "nearby.index" if current_user.role == "rep" else "customers.index"
+        return redirect(url_for(home))
     return redirect(url_for("auth.login"))
 
 
