@@ -67,3 +67,21 @@ def test_product_price_is_decimal_and_validated(client, world, db):
     body = bad.get_data(as_text=True)
     assert "exists already" in body or "between" in body
     assert "Must be a number." in body
+
+
+def test_rep_sets_home_base_in_settings(client, world, db):
+    client.login("rep1@example.com")
+    response = client.form("/account", {"name": "Rita Rep", "timezone": "Europe/Berlin",
+                                        "home_lat": "53,5511", "home_lon": "9.9937"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (world.rep.home_lat, world.rep.home_lon) == (53.5511, 9.9937)
+    half = client.form("/account", {"name": "Rita Rep", "timezone": "Europe/Berlin",
+                                    "home_lat": "53.5", "home_lon": ""})
+    assert half.status_code == 422 and "together" in half.get_data(as_text=True)
+
+
+def test_new_customer_form_is_prefilled_from_the_map(client, world):
+    client.login("rep1@example.com")
+    page = client.get("/customers/new?lat=53.55&lon=9.99&street=Hauptstra%C3%9Fe+1&city=Hamburg").get_data(as_text=True)
+    assert 'value="53.55"' in page and 'value="Hauptstraße 1"' in page and 'value="Hamburg"' in page

@@ -90,4 +90,4 @@ def test_open_redirect_is_refused(client, world):
     client.refresh_csrf()
     response = client.form("/login?next=//evil.example/x",
                            {"email": "rep1@example.com", "password": "correct-horse-battery"})
-    assert response.headers["Location"] == "/customers"
+    assert response.headers["Location"] == "/"

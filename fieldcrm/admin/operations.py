@@ -19,6 +19,8 @@ USER_FIELDS = {
     "locale": Field("choice", choices=("de", "en")),
     "timezone": Field(max_length=64),
     "password": Field(max_length=200),
+    "home_lat": Field("float", minimum=-90, maximum=90),
+    "home_lon": Field("float", minimum=-180, maximum=180),
 }
 MIN_PASSWORD_LENGTH = 10
 
@@ -49,6 +51,10 @@ def _check_user(values: dict, user: User | None) -> dict:
             errors["email"] = _l("A user with this email exists already.")
     if values.get("timezone") and values["timezone"] not in available_timezones():
         errors["timezone"] = _l("Unknown time zone.")
+    if ("home_lat" in values or "home_lon" in values) and \
+            (values.get("home_lat") is None) != (values.get("home_lon") is None):
+        errors["home_lon" if values.get("home_lon") is None else "home_lat"] = \
+            _l("Give latitude and longitude together.")
     password = values.get("password")
     if user is None and not password:
         errors["password"] = _l("This field is required.")
@@ -74,6 +80,9 @@ def update_user(user: User, data: dict, *, form: bool = False) -> User:
         user.password_hash = hash_password(password)
     for name, value in _without_empty(values).items():
         setattr(user, name, value)
+    for name in ("home_lat", "home_lon"):
+        if name in values and values[name] is None:
+            setattr(user, name, None)
     if "locale" in values and not values["locale"]:
         user.locale = None
     db.session.flush()

@@ -9,7 +9,7 @@ from ..extensions import db
 from ..validation import ValidationError
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-SELF_EDITABLE = ("name", "locale", "timezone", "password")
+SELF_EDITABLE = ("name", "locale", "timezone", "password", "home_lat", "home_lon")
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -20,7 +20,7 @@ bp = Blueprint("auth", __name__)
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("customers.index")
+    return url_for("main.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -15,6 +15,7 @@ from ..validation import ValidationError
 bp = Blueprint("customers", __name__)
 CUSTOMER_FORM_FIELDS = tuple(operations.CUSTOMER_FIELDS)
 CONTACT_FORM_FIELDS = ("name", "role", "phone", "email", "birthday")
+PREFILL_FIELDS = ("name", "street", "postal_code", "city", "country", "lat", "lon")
 
 
 @bp.before_request
@@ -67,7 +68,9 @@ def _form_data(fields) -> dict:
 
 @bp.get("/customers/new")
 def new():
-    return render_template("customers/form.html", **_form_context(None, {}, {}))
+    """The empty form, prefilled from the query (the map's "create customer here")."""
+    prefill = {name: request.args[name] for name in PREFILL_FIELDS if request.args.get(name)}
+    return render_template("customers/form.html", **_form_context(None, prefill, {}))
 
 
 @bp.post("/customers")

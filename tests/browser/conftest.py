@@ -165,7 +165,7 @@ def page(new_page):
 
 @pytest.fixture
 def log_in(password):
-    """Log in through the login form and land on the customer list."""
+    """Log in through the login form and land on the start page (nearby for reps)."""
     from playwright.sync_api import expect
 
     def log_in_as(page, email: str, secret: str | None = None):
@@ -173,6 +173,6 @@ def log_in(password):
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(secret or password)
         page.get_by_role("button", name="Log in").click()
-        expect(page).to_have_url(re.compile(r"/customers$"))
+        expect(page).to_have_url(re.compile(r"/(customers|nearby)$"))
 
     return log_in_as
