@@ -9,6 +9,7 @@ from authz import (
     IN_SCOPE,
     IN_SCOPE_WRITE,
     ROLES,
+    all_rows,
     cases,
     check_route,
 )
@@ -94,6 +95,18 @@ CASES = [pytest.param(endpoint, method, path, form, role, expected[role],
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, cast, endpoint, method, path, form, role, expected):
     check_route(client, cast, method, path, form, role, expected)
+
+
+def test_matrix_covers_every_route(app):
+    """A route without a row in some tests/test_authorization_*.py MATRIX fails this test.
+
+    The JSON API (api.*, sync.*) has its own matrix in tests/test_api.py.
+    """
+    routes = {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+              for method in rule.methods - {"HEAD", "OPTIONS"}
+              if rule.endpoint != "static" and not rule.endpoint.startswith(("api.", "sync."))}
+    covered = {(endpoint, method) for endpoint, method, *_ in all_rows()}
+    assert sorted(routes - covered) == []
 
 
 def test_unknown_ids_are_404(client, cast):

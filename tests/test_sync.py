@@ -271,3 +271,11 @@ def test_push_then_pull_round_trip_without_duplicates(rep_device, world, db):
     assert rep_device.rows[("contact", str(new_id))]["name"] == "Neu"
     count = db.session.scalar(sa.select(sa.func.count()).select_from(History).where(History.entity_id == new_id))
     assert count == 1
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", PUSH), ("POST", PULL),
+                                              ("GET", "/api/v1/sync/rejections"),
+                                              ("POST", f"/api/v1/sync/rejections/{uuid.uuid4()}/dismiss")])
+def test_sync_needs_a_login(client, world, method, path):
+    response = client.api(method, path, json={}, headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
