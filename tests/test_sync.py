@@ -279,3 +279,40 @@ def test_push_then_pull_round_trip_without_duplicates(rep_device, world, db):
 def test_sync_needs_a_login(client, world, method, path):
     response = client.api(method, path, json={}, headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_work_at_the_customer_syncs_with_device_times(rep_device, world, db):
+    from fieldcrm.models import Followup, Note, Visit
+
+    visit_id, note_id, followup_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    checked_in = "2026-11-20T09:12:00+01:00"
+    results = rep_device.push(
+        rep_device.mutation("visit", visit_id, {"customer_id": str(world.customer.id),
+                                                "checked_in_at": checked_in, "lat": 53.55, "lon": 9.99}),
+        rep_device.mutation("note", note_id, {"customer_id": str(world.customer.id),
+                                              "visit_id": str(visit_id), "channel": "visit",
+                                              "body": "Wants the autumn offer"}),
+        rep_device.mutation("followup", followup_id, {"customer_id": str(world.customer.id),
+                                                      "title": "Call back Friday",
+                                                      "due_at": "2030-11-27T10:00:00+01:00"}),
+        rep_device.mutation("visit", visit_id, {"checked_out_at": "2026-11-20T09:55:00+01:00",
+                                                "outcome": "followup_agreed"}, base=1),
+        rep_device.mutation("followup", followup_id, {"done_at": "2026-11-21T08:00:00+01:00"}, base=1),
+    )["results"]
+    assert [r["status"] for r in results] == ["applied"] * 5, results
+    visit = db.session.get(Visit, visit_id)
+    assert visit.checked_in_at == datetime(2026, 11, 20, 8, 12, tzinfo=UTC)
+    assert visit.outcome == "followup_agreed"
+    assert db.session.get(Note, note_id).visit_id == visit_id
+    assert db.session.get(Followup, followup_id).done_at is not None
+    rep_device.pull()
+    assert rep_device.rows[("visit", str(visit_id))]["outcome"] == "followup_agreed"
+    assert rep_device.rows[("note", str(note_id))]["body"] == "Wants the autumn offer"
+    assert ("history", ) not in rep_device.rows
+
+
+def test_invalid_visit_is_rejected_and_kept(rep_device, world, db):
+    result = rep_device.push(rep_device.mutation("note", uuid.uuid4(), {
+        "customer_id": str(world.other_customer.id), "body": "Not my customer"}))["results"][0]
+    assert result["status"] == "rejected" and result["reason"] == "invalid"
+    assert db.session.scalar(sa.select(SyncRejection)).fields["body"] == "Not my customer"

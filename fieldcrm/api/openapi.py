@@ -13,6 +13,7 @@ from flask import Flask
 from ..admin.operations import PRODUCT_FIELDS as PRODUCT_INPUT
 from ..customers.operations import CONTACT_FIELDS as CONTACT_INPUT
 from ..customers.operations import CUSTOMER_FIELDS as CUSTOMER_INPUT
+from ..models import GEOCODE_STATUSES
 from ..sync import openapi as sync_openapi
 from ..validation import Field
 from .protocol import PAGE_PARAMS, TOKEN_REQUEST
@@ -86,14 +87,14 @@ def query_schema(field: Field) -> dict:
 
 
 def _resource_schemas(name: str, input_spec: Mapping[str, Field], fields: tuple[str, ...],
-                      description: str) -> dict:
+                      description: str, read_only: Mapping[str, dict] | None = None) -> dict:
     """Component schemas for one resource: its representation, create and patch bodies, page."""
     properties = {
         "id": {"type": "string", "format": "uuid"},
         "version": {"type": "integer", "description": "Grows with every change, in commit order."},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
-    } | {field: output_schema(input_spec[field]) for field in fields}
+    } | {field: output_schema(input_spec[field]) for field in fields} | dict(read_only or {})
     writable = {field: input_schema(spec) for field, spec in input_spec.items()}
     return {
         name: {"type": "object", "description": description, "properties": properties,
@@ -245,7 +246,13 @@ def openapi_document(app: Flask) -> dict:
             "additionalProperties": False,
         },
         **_resource_schemas("Customer", CUSTOMER_INPUT, CUSTOMER_FIELDS,
-                            "A company the field force sells to."),
+                            "A company the field force sells to.", read_only={
+                                "geocode_status": {"enum": list(GEOCODE_STATUSES),
+                                                   "readOnly": True},
+                                "last_visited_at": {"type": ["string", "null"],
+                                                    "format": "date-time", "readOnly": True},
+                                "risk_reason": {"type": "string", "readOnly": True},
+                            }),
         **_resource_schemas("Contact", CONTACT_INPUT, CONTACT_FIELDS, "A person at a customer."),
         **_resource_schemas("Product", PRODUCT_INPUT, PRODUCT_FIELDS,
                             "A catalogue item; net price in EUR, VAT rate in percent."),

@@ -15,6 +15,8 @@ CUSTOMER_FIELDS = (
     "website", "status", "abc_class", "visit_interval_days", "owner_id", "territory_id",
     "industry", "opening_hours", "marketing_consent", "marketing_consent_at",
 )
+# Kept by the server (geocoding, visits, the nightly analysis); never written by clients.
+CUSTOMER_READ_ONLY = ("geocode_status", "last_visited_at", "risk_reason")
 CONTACT_FIELDS = ("customer_id", "name", "role", "phone", "email", "birthday")
 PRODUCT_FIELDS = ("sku", "name", "unit", "net_price", "vat_rate", "active")
 COMMON_FIELDS = ("id", "version", "created_at", "updated_at")
@@ -38,7 +40,7 @@ def _represent(row, fields: tuple[str, ...]) -> dict:
 
 
 def customer_json(customer: Customer) -> dict:
-    return _represent(customer, CUSTOMER_FIELDS)
+    return _represent(customer, CUSTOMER_FIELDS + CUSTOMER_READ_ONLY)
 
 
 def contact_json(contact: Contact) -> dict:
@@ -47,3 +49,38 @@ def contact_json(contact: Contact) -> dict:
 
 def product_json(product: Product) -> dict:
     return _represent(product, PRODUCT_FIELDS)
+
+
+VISIT_FIELDS = ("customer_id", "user_id", "planned_at", "checked_in_at", "checked_out_at", "lat",
+                "lon", "distance_m", "far_away", "outcome")
+NOTE_FIELDS = ("customer_id", "visit_id", "user_id", "channel", "body")
+FOLLOWUP_FIELDS = ("customer_id", "title", "due_at", "done_at", "assignee_id")
+ORDER_FIELDS = ("customer_id", "user_id", "visit_id", "status", "discount_pct", "net_total",
+                "vat_total", "gross_total", "submitted_at")
+
+
+def visit_json(visit) -> dict:
+    return _represent(visit, VISIT_FIELDS)
+
+
+def note_json(note) -> dict:
+    return _represent(note, NOTE_FIELDS)
+
+
+def followup_json(followup) -> dict:
+    return _represent(followup, FOLLOWUP_FIELDS)
+
+
+def quantity_text(value: Decimal) -> str:
+    """A quantity without trailing zeros: "2", "1.5", "0.125"."""
+    return format(value.normalize(), "f")
+
+
+def order_json(order) -> dict:
+    body = _represent(order, ORDER_FIELDS)
+    body["lines"] = [{"product_id": str(line.product_id), "quantity": quantity_text(line.quantity),
+                      "discount_pct": json_value(line.discount_pct),
+                      "unit_price": json_value(line.unit_price), "vat_rate": json_value(line.vat_rate),
+                      "net": json_value(line.net), "vat": json_value(line.vat)}
+                     for line in order.lines]
+    return body

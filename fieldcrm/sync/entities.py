@@ -12,10 +12,19 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..api.serialize import contact_json, customer_json, json_value, product_json
+from ..api.serialize import (
+    contact_json,
+    customer_json,
+    followup_json,
+    json_value,
+    note_json,
+    product_json,
+    visit_json,
+)
 from ..customers import operations as customer_ops
-from ..models import Contact, Customer, History, Product, Territory, User
+from ..models import Contact, Customer, Followup, History, Note, Product, Territory, User, Visit
 from ..scope import customer_scope, territory_ids_query
+from . import activities as act
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,15 @@ ENTITIES: dict[str, Entity] = {
                       delete=lambda user, row: customer_ops.delete_contact(row)),
     "product": Entity("product", Product, product_json, lambda user: sa.true()),
     "territory": Entity("territory", Territory, territory_json, _territories),
+    "visit": Entity("visit", Visit, visit_json, _of_visible_customer(Visit), act.VISIT_FIELDS,
+                    create=act.create_visit, update=act.update_visit, delete=act.delete_visit),
+    "note": Entity("note", Note, note_json, _of_visible_customer(Note), act.NOTE_FIELDS,
+                   create=act.create_note),
+    "followup": Entity("followup", Followup, followup_json, _of_visible_customer(Followup),
+                       act.FOLLOWUP_FIELDS, create=act.create_followup,
+                       update=act.update_followup, delete=act.delete_followup),
 }
+
 
 # Pulled into the briefcase too, read-only: the customers' shared history.
 PULLED = {**ENTITIES, "history": Entity("history", History, history_json,
