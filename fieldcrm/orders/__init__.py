@@ -1,0 +1,1 @@
+"""Orders: pricing (pure arithmetic), writes (operations) and reads (queries)."""
