@@ -316,3 +316,23 @@ def test_invalid_visit_is_rejected_and_kept(rep_device, world, db):
         "customer_id": str(world.other_customer.id), "body": "Not my customer"}))["results"][0]
     assert result["status"] == "rejected" and result["reason"] == "invalid"
     assert db.session.scalar(sa.select(SyncRejection)).fields["body"] == "Not my customer"
+
+
+def test_offline_order_is_priced_by_the_server_and_locked_once_submitted(rep_device, world, db, make_product):
+    from decimal import Decimal
+
+    from fieldcrm.models import Order
+
+    coffee = make_product(net_price=Decimal("12.50"), vat_rate=Decimal("7.00"))
+    order_id = uuid.uuid4()
+    created = rep_device.push(rep_device.mutation("order", order_id, {
+        "customer_id": str(world.customer.id), "status": "submitted",
+        "lines": [{"product_id": str(coffee.id), "quantity": "2"}]}))["results"][0]
+    assert created["status"] == "applied"
+    order = db.session.get(Order, order_id)
+    assert (order.status, order.net_total, order.gross_total) == ("submitted", Decimal("25.00"), Decimal("26.75"))
+    again = rep_device.push(rep_device.mutation("order", order_id, {"discount_pct": "5"},
+                                                base=created["version"]))["results"][0]
+    assert again["status"] == "rejected" and again["reason"] == "locked"
+    rep_device.pull()
+    assert rep_device.rows[("order", str(order_id))]["lines"][0]["quantity"] == "2"

@@ -1,4 +1,4 @@
-"""Sync adapters for the rep's work at the customer: visits, notes, follow-ups.
+"""Sync adapters for the rep's work at the customer: visits, notes, follow-ups, orders.
 
 They are inserts keyed by the device's UUID. Later changes apply without
 conflict detection, through the same operations as the web pages, with the
@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db
 from ..followups import operations as followup_ops
 from ..models import Customer, User, Visit
+from ..orders import operations as order_ops
 from ..scope import customer_scope
 from ..validation import Field, Invalid, ValidationError
 from ..visits import operations as visit_ops
@@ -22,6 +23,7 @@ VISIT_FIELDS = frozenset({"customer_id", "planned_at", "checked_in_at", "checked
                           "lon", "outcome"})
 NOTE_FIELDS = frozenset(visit_ops.NOTE_FIELDS)
 FOLLOWUP_FIELDS = frozenset({"customer_id", "title", "due_at", "done_at", "assignee_id"})
+ORDER_FIELDS = frozenset({"customer_id", "visit_id", "status", "discount_pct", "lines"})
 TIME = Field("datetime")
 
 
@@ -55,6 +57,10 @@ def _conflicts_become_rejections(fn):
             return fn(*args, **kwargs)
         except (visit_ops.VisitConflict, followup_ops.FollowupConflict) as exc:
             raise Rejected("conflict", {"message": str(exc.message)}) from None
+        except order_ops.OrderLocked as exc:
+            raise Rejected("locked", {"message": str(exc.message)}) from None
+        except order_ops.OrderForbidden as exc:
+            raise Rejected("forbidden", {"message": str(exc.message)}) from None
     return wrapper
 
 
@@ -129,3 +135,13 @@ def update_followup(user: User, followup, fields: dict):
 def delete_followup(user: User, followup) -> None:
     followup.deleted = True
     db.session.flush()
+
+
+@_conflicts_become_rejections
+def create_order(user: User, fields: dict, entity_id: uuid.UUID):
+    return order_ops.create_order(user, fields, order_id=entity_id)
+
+
+@_conflicts_become_rejections
+def update_order(user: User, order, fields: dict):
+    return order_ops.update_order(user, order, fields)

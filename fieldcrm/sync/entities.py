@@ -18,11 +18,23 @@ from ..api.serialize import (
     followup_json,
     json_value,
     note_json,
+    order_json,
     product_json,
     visit_json,
 )
 from ..customers import operations as customer_ops
-from ..models import Contact, Customer, Followup, History, Note, Product, Territory, User, Visit
+from ..models import (
+    Contact,
+    Customer,
+    Followup,
+    History,
+    Note,
+    Order,
+    Product,
+    Territory,
+    User,
+    Visit,
+)
 from ..scope import customer_scope, territory_ids_query
 from . import activities as act
 
@@ -91,6 +103,8 @@ ENTITIES: dict[str, Entity] = {
     "followup": Entity("followup", Followup, followup_json, _of_visible_customer(Followup),
                        act.FOLLOWUP_FIELDS, create=act.create_followup,
                        update=act.update_followup, delete=act.delete_followup),
+    "order": Entity("order", Order, order_json, _of_visible_customer(Order), act.ORDER_FIELDS,
+                    create=act.create_order, update=act.update_order),
 }
 
 
