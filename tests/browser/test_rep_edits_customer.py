@@ -31,6 +31,7 @@ def test_rep_finds_customer_and_changes_phone(world, make_customer, db, new_page
 
     page = new_page()
     log_in(page, "rep1@example.com")
+    page.goto("/customers")
     rows = page.locator("#customer-rows .row")
     expect(rows).to_have_count(5)
     expect(page.get_by_text("Brauhaus Müller")).to_have_count(0)
@@ -75,6 +76,7 @@ def test_rep_finds_customer_and_changes_phone(world, make_customer, db, new_page
 
     other = new_page()
     log_in(other, "rep2@example.com")
+    other.goto("/customers")
     expect(other.locator("#customer-rows")).not_to_contain_text("Bäckerei Müller GmbH")
     for path in (f"/customers/{customer_id}", f"/customers/{customer_id}/edit"):
         response = other.goto(path)
