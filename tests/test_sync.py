@@ -275,7 +275,7 @@ def test_push_then_pull_round_trip_without_duplicates(rep_device, world, db):
 
 @pytest.mark.parametrize(("method", "path"), [("POST", PUSH), ("POST", PULL),
                                               ("GET", "/api/v1/sync/rejections"),
-                                              ("POST", f"/api/v1/sync/rejections/{uuid.uuid4()}/dismiss")])
+                                              ("POST", "/api/v1/sync/rejections/7d0f4f5e-2b1a-4c3d-9e8f-0a1b2c3d4e5f/dismiss")])
 def test_sync_needs_a_login(client, world, method, path):
     response = client.api(method, path, json={}, headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
