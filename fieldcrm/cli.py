@@ -8,7 +8,7 @@ from flask import Flask
 from .extensions import db
 
 # Modules that register job handlers with fieldcrm.jobs.handler.
-JOB_MODULES = ("fieldcrm.geocoding", "fieldcrm.imports.operations")
+JOB_MODULES = ("fieldcrm.geocoding", "fieldcrm.imports.operations", "fieldcrm.analytics.nightly")
 
 
 def register_cli(app: Flask) -> None:
@@ -28,6 +28,10 @@ def register_cli(app: Flask) -> None:
     @app.cli.group("fieldcrm")
     def fieldcrm_group():
         """fieldcrm administration."""
+
+    from .analytics.nightly import abc_command
+
+    fieldcrm_group.add_command(abc_command)
 
     @fieldcrm_group.command("demo")
     def demo_command():

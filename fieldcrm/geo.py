@@ -4,15 +4,27 @@ Distances are geodesic on the WGS84 ellipsoid (Karney's algorithm, the one
 geopy.distance.geodesic uses), computed by pyproj's C implementation, which
 is about 200 times faster than the pure-Python one and gives the same metres.
 
-Nearest-customer search is exact: an index finds the candidates inside a
-bounding box that safely contains the circle of radius r (an R*Tree on
-SQLite, a GiST index on PostgreSQL); every candidate is measured exactly; the
-circle grows until it holds k customers. Any customer closer than the k-th
-lies inside that circle, so none is missed at the edge of a box.
+Nearest-customer search (``rank_nearest``, ``nearest_customers``) is exact:
+every answer is the brute-force geodesic ranking of the customers in scope.
+An index proposes candidates, every candidate is measured exactly, and a
+candidate is left unread only when a bound proves it cannot be nearer than
+the k-th customer found:
+
+- SQLite: the R*Tree ``customer_geo`` lists the entries in a circle's
+  covering boxes with their (32-bit) positions; rows are read in that rough
+  order until the k-th exact distance is below every unread lower bound, the
+  circle growing while it is too small.
+- PostgreSQL: the GiST index on ``point(lon, lat)`` walks customers in order
+  of plain degrees; the walk's last distance bounds what it has not returned,
+  so most searches end after one query, the rest after one circle query.
+
+``covering_boxes`` is the geometry both rely on: boxes that contain every
+point within a distance, also across the antimeridian and over the poles.
+See docs/GEO.md for why this design and what it measures.
 """
 
+import json
 import math
-import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -106,27 +118,270 @@ def _live_located() -> sa.ColumnElement[bool]:
     return sa.and_(~Customer.deleted, Customer.lat.is_not(None), Customer.lon.is_not(None))
 
 
-def _candidates(user: User, lat: float, lon: float, radius_m: float,
-                where: list) -> list[tuple[float, uuid.UUID]]:
-    """(distance, id) of every customer in scope within ``radius_m``, nearest first."""
-    dialect = db.session.get_bind().dialect.name
-    boxes = covering_boxes(lat, lon, radius_m)
-    located = sa.or_(*(_in_box(box, dialect) for box in boxes))
-    rows = db.session.execute(
-        sa.select(Customer.id, Customer.lat, Customer.lon)
-        .where(_live_located(), located, customer_scope(user), *where)
-    ).all()
-    found = zip(distances_m(lat, lon, [(r.lat, r.lon) for r in rows]), rows, strict=True)
-    return sorted((d, row.id) for d, row in found if d <= radius_m)
+def _box_parameters(count: int) -> list[Box]:
+    """``count`` boxes of bound parameters (s0, w0, n0, e0, s1, …), filled in per query."""
+    return [Box(*(sa.bindparam(f"{side}{number}", type_=sa.Float) for side in "swne"))
+            for number in range(count)]
 
 
-def _load(ranked: list[tuple[float, uuid.UUID]]) -> list[tuple[Customer, float]]:
+def _box_values(boxes: list[Box]) -> dict[str, float]:
+    values = {}
+    for number, box in enumerate(boxes):
+        values.update({f"s{number}": box.south, f"w{number}": box.west,
+                       f"n{number}": box.north, f"e{number}": box.east})
+    return values
+
+
+def _bound_key(clause: sa.ColumnElement) -> tuple:
+    """What makes two clauses the same SQL with the same values: structure and bound values."""
+    key = clause._generate_cache_key()
+    return key.key, tuple(bind.effective_value for bind in key.bindparams)
+
+
+# Statements by (dialect, kind, scope, filters). Building one and deriving its SQLAlchemy
+# cache key costs more than the index query itself, and a user's scope is the same SQL
+# from request to request (territory membership is a subquery the database evaluates), so
+# statements are reused. The key holds the bound values (the user id), so one user's
+# statement never serves another.
+_STATEMENTS: dict[tuple, sa.Select] = {}
+_STATEMENTS_MAX = 1024
+
+
+class _Search:
+    """One nearest-customer search: the user's scope and filters, and the statements for them.
+
+    Every statement selects lean (seq, lat, lon) tuples of live located customers:
+    ``seq`` is unique and indexed on both databases and cheaper to fetch than a UUID.
+    """
+
+    def __init__(self, user: User, where: list):
+        self.connection = db.session.connection()
+        self.dialect = self.connection.dialect.name
+        self.scope = customer_scope(user)
+        self.where = where
+        try:
+            self.key = (self.dialect, _bound_key(self.scope), *(_bound_key(w) for w in where))
+            hash(self.key)
+        except TypeError:
+            self.key = None
+
+    def _statement(self, kind: tuple, build) -> sa.Select:
+        key = None if self.key is None else (*self.key, *kind)
+        found = _STATEMENTS.get(key) if key else None
+        if found is None:
+            found = build()
+            if key:
+                if len(_STATEMENTS) >= _STATEMENTS_MAX:
+                    _STATEMENTS.clear()
+                _STATEMENTS[key] = found
+        return found
+
+    def _eligible(self) -> sa.Select:
+        return sa.select(Customer.seq, Customer.lat, Customer.lon).where(
+            _live_located(), self.scope, *self.where)
+
+    def measured(self, lat: float, lon: float, rows) -> list[tuple[float, int]]:
+        """(exact distance, seq) of (seq, lat, lon) rows, nearest first, ties by seq."""
+        if not rows:
+            return []
+        seqs, lats, lons = zip(*rows, strict=True)
+        found = GEOD.inv([lon] * len(rows), [lat] * len(rows), lons, lats)[2]
+        return sorted(zip(found, seqs, strict=True))
+
+    def in_circle(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, int]]:
+        """(distance, seq) of every eligible customer within ``radius_m``, nearest first.
+
+        PostgreSQL only: the GiST index answers the boxes; every row is measured anyway,
+        so the boxes need not be exact.
+        """
+        boxes = covering_boxes(lat, lon, radius_m)
+
+        def build():
+            point = sa.func.point(Customer.lon, Customer.lat)
+            located = sa.or_(*(point.op("<@")(sa.func.box(sa.func.point(box.west, box.south),
+                                                          sa.func.point(box.east, box.north)))
+                               for box in _box_parameters(len(boxes))))
+            return self._eligible().where(located)
+
+        statement = self._statement(("circle", len(boxes)), build)
+        rows = self.connection.execute(statement, _box_values(boxes)).all()
+        return [(d, seq) for d, seq in self.measured(lat, lon, rows) if d <= radius_m]
+
+    def by_seq(self, seqs: list[int]) -> list[tuple[int, float, float]]:
+        """(seq, lat, lon) of those of ``seqs`` that are eligible (in scope, live, filtered).
+
+        SQLite only. The list goes in as one JSON parameter, so the statement stays the
+        same whatever its length (an expanding IN would be rewritten on every call).
+        """
+        listed = sa.select(sa.literal_column("value")).select_from(
+            sa.func.json_each(sa.bindparam("seqs", type_=sa.String)))
+        statement = self._statement(("seq",), lambda: self._eligible().where(
+            Customer.seq.in_(listed)))
+        return self.connection.execute(statement, {"seqs": json.dumps(seqs)}).all()
+
+    def knn(self, lat: float, lon: float, limit: int) -> list[tuple[int, float, float, float]]:
+        """(seq, lat, lon, degrees) of the ``limit`` eligible customers nearest in plain
+        degrees, the order PostgreSQL's GiST index walks in (``point <-> point``).
+
+        No box condition here, also in radius mode: with one the planner trades the
+        ordered index walk for a scan and sort of everything in the box.
+        """
+        def build():
+            point = sa.func.point(Customer.lon, Customer.lat)
+            query = sa.func.point(sa.bindparam("qlon", type_=sa.Float),
+                                  sa.bindparam("qlat", type_=sa.Float))
+            degrees = point.op("<->", return_type=sa.Float)(query)
+            return (self._eligible().add_columns(degrees).order_by(degrees)
+                    .limit(sa.bindparam("k", type_=sa.Integer)))
+
+        statement = self._statement(("knn",), build)
+        return self.connection.execute(statement, {"qlat": lat, "qlon": lon, "k": limit}).all()
+
+
+# The R*Tree keeps 32-bit floats, rounded outwards: the true point lies in the stored
+# box, a few float32 ulps wide (at 180°, one ulp is 1.5e-5°, 1.7 m), so the centre of the
+# stored box is within about 6 m of the customer. Rough distances use twice that. Query
+# boxes are widened by RTREE_PAD_DEG, far more than float32 rounding (and than values
+# too small for float32, which it stores as 0).
+RTREE_SLACK_M = 12.0
+RTREE_PAD_DEG = 1e-4
+RTREE_ENTRIES = ("SELECT seq, min_lat, max_lat, min_lon, max_lon FROM customer_geo "
+                 "WHERE max_lat >= ? AND min_lat <= ? AND max_lon >= ? AND min_lon <= ?")
+RTREE_COUNT = ("SELECT count(*) FROM customer_geo "
+               "WHERE max_lat >= ? AND min_lat <= ? AND max_lon >= ? AND min_lon <= ?")
+
+
+def _rtree(search: _Search, sql: str, lat: float, lon: float, radius_m: float) -> list:
+    """Rows of a fixed R*Tree query for each box of the circle (plain SQL: the hot path)."""
+    pad = RTREE_PAD_DEG
+    return [row for box in covering_boxes(lat, lon, radius_m)
+            for row in search.connection.exec_driver_sql(
+                sql, (box.south - pad, box.north + pad, box.west - pad, box.east + pad)).all()]
+
+
+def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
+                 ceiling: float) -> list[tuple[float, int]]:
+    """Exact k nearest on SQLite: candidates from the R*Tree alone, roughly nearest first.
+
+    The R*Tree lists every live located customer in a circle's boxes cheaply, with its
+    position to within RTREE_SLACK_M. Candidates are taken in that rough order and only
+    their rows are read (with scope and filters), a batch at a time, until the
+    ``limit``-th exact distance is below the rough lower bound of every unread candidate
+    and inside the circle: then no unread customer can be nearer. When the circle cannot
+    hold ``limit`` customers it grows first, by the density seen, at least doubling; a
+    count on the R*Tree keeps a big step from landing on tens of thousands of entries.
+    """
+    radius = min(FIRST_RING_M * math.sqrt(max(limit, 20) / 20), ceiling)
+    found: list[tuple[float, int]] = []
+    read: set[int] = set()
+    share = 1.0  # of the candidates read, the part that is in scope and passes the filters
+    while True:
+        entries = [row for row in _rtree(search, RTREE_ENTRIES, lat, lon, radius)
+                   if row[0] not in read]
+        rough = search.measured(lat, lon, [(seq, (s + n) / 2, (w + e) / 2)
+                                           for seq, s, n, w, e in entries])
+        lower = [d - RTREE_SLACK_M for d, _ in rough]
+        queue = [seq for (_, seq), low in zip(rough, lower, strict=True) if low <= radius]
+        position = 0
+        while True:
+            bound = lower[position] if position < len(queue) else radius
+            if len(found) >= limit and found[limit - 1][0] < bound and found[limit - 1][0] <= radius:
+                return found[:limit]
+            unread = len(queue) - position
+            if not unread or (radius < ceiling and len(found) + unread * share < limit):
+                break
+            batch = queue[position:position + int(max(limit - len(found), 1) / share * 1.1) + 3]
+            position += len(batch)
+            read.update(batch)
+            rows = search.by_seq(batch)
+            share = max(share / 2, len(rows) / len(batch), 0.02)
+            found = sorted(found + search.measured(lat, lon, rows))
+        if radius >= ceiling:
+            return [hit for hit in found[:limit] if hit[0] <= ceiling]
+        inside = sum(1 for d, _ in found if d <= radius) + (len(queue) - position) * share
+        step = min(max(2.0, math.sqrt(limit / max(inside, 0.5)) * 1.2), 8.0)
+        bigger = min(radius * step, ceiling)
+        if step > 2:
+            most = 20 * limit + 200
+            count = sum(row[0] for row in _rtree(search, RTREE_COUNT, lat, lon, bigger))
+            if count > most:
+                bigger = min(max(radius * 2, bigger * math.sqrt(most / count)), ceiling)
+        radius = bigger
+
+
+KNN_OVERFETCH = 4
+
+
+def degree_reach_m(lat: float, lon: float, degrees: float) -> float:
+    """A radius whose circle around (lat, lon) lies inside the disc of ``degrees`` in plain
+    (lon, lat) degrees: its covering box has every corner inside that disc. 0 when there
+    is no such box: the circle would wrap the antimeridian or come within a degree of a
+    pole (where longitudes, in degrees and in floating point, stop meaning much)."""
+    cos_lat = math.cos(math.radians(lat))
+    # For a box of half height h and half width ≈ h / cos(lat), the corner is this far out.
+    radius = math.radians(degrees * cos_lat / math.sqrt(1 + cos_lat ** 2)) * SAFE_RADIUS_M
+    for _ in range(8):
+        boxes = covering_boxes(lat, lon, radius)
+        if len(boxes) == 1 and boxes[0].south > -89 and boxes[0].north < 89:
+            box = boxes[0]
+            corner = max(math.hypot(lat_ - lat, lon_ - lon)
+                         for lat_ in (box.south, box.north) for lon_ in (box.west, box.east))
+            if corner < degrees * (1 - 1e-9):
+                return radius
+        radius *= 0.9
+    return 0.0
+
+
+def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
+                   ceiling: float) -> list[tuple[float, int]]:
+    """Exact k nearest on PostgreSQL, most often in one query.
+
+    The GiST index walks customers in order of plain degrees (``<->``), which is not the
+    order of metres. It fetches a few times ``limit`` of them. Every customer it did not
+    return is at least as many degrees away as the last one it did, so it lies outside
+    the disc of that many degrees, and so outside any circle whose covering box fits in
+    the disc. When the ``limit``-th exact distance (or the radius) is inside such a
+    circle, the answer is among the rows already read. Otherwise one circle query of
+    that distance collects every candidate (far north, near the antimeridian, or where
+    the density changes abruptly).
+    """
+    wanted = int(limit * KNN_OVERFETCH)
+    rows = search.knn(lat, lon, wanted)
+    ranked = search.measured(lat, lon, [row[:3] for row in rows])
+    if len(rows) < wanted:
+        # Fewer eligible customers than asked for in all: these are all of them.
+        return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+    needed = min(ranked[limit - 1][0], ceiling)
+    if needed <= degree_reach_m(lat, lon, rows[-1][3]):
+        return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+    return search.in_circle(lat, lon, needed)[:limit]
+
+
+def rank_nearest(user: User, lat: float, lon: float, *, limit: int = 20,
+                 radius_m: float | None = None, where: list | None = None) -> list[tuple[float, int]]:
+    """(distance in metres, seq) of the customers in ``user``'s scope nearest to (lat, lon).
+
+    Exactly the ``limit`` nearest, nearest first, ties by ``seq`` (the older customer
+    first); with ``radius_m`` only those within it. Live customers with coordinates only;
+    ``where`` holds further SQL conditions on Customer.
+    """
+    if limit <= 0 or (radius_m is not None and radius_m < 0):
+        return []
+    ceiling = HALF_EQUATOR_M if radius_m is None else min(radius_m, HALF_EQUATOR_M)
+    search = _Search(user, where or [])
+    if search.dialect == "sqlite":
+        return _rank_sqlite(search, lat, lon, limit, ceiling)
+    return _rank_postgres(search, lat, lon, limit, ceiling)
+
+
+def load_ranked(ranked: list[tuple[float, int]]) -> list[tuple[Customer, float]]:
+    """The Customer rows of a ranking by ``rank_nearest``, in its order, with the distance."""
     if not ranked:
         return []
-    by_id = {c.id: c for c in db.session.scalars(
-        sa.select(Customer).where(Customer.id.in_([cid for _, cid in ranked]))
+    by_seq = {c.seq: c for c in db.session.scalars(
+        sa.select(Customer).where(Customer.seq.in_([seq for _, seq in ranked]))
     )}
-    return [(by_id[cid], d) for d, cid in ranked]
+    return [(by_seq[seq], d) for d, seq in ranked]
 
 
 def nearest_customers(user: User, lat: float, lon: float, *, limit: int = 20,
@@ -135,20 +390,11 @@ def nearest_customers(user: User, lat: float, lon: float, *, limit: int = 20,
     """The customers in ``user``'s scope nearest to (lat, lon), with their distance in metres.
 
     With ``radius_m`` only those within it (still nearest first, at most ``limit``);
-    without, exactly the ``limit`` nearest. Ties are broken by id, so the order is
-    stable. ``where`` holds further SQL conditions on Customer (status, class).
+    without, exactly the ``limit`` nearest. Ties are broken by ``seq`` (creation order),
+    so the order is stable. ``where`` holds further SQL conditions on Customer (status,
+    class).
     """
-    where = where or []
-    if radius_m is not None:
-        return _load(_candidates(user, lat, lon, radius_m, where)[:limit])
-    radius = FIRST_RING_M
-    while True:
-        ranked = _candidates(user, lat, lon, radius, where)
-        if len(ranked) >= limit or radius >= HALF_EQUATOR_M:
-            return _load(ranked[:limit])
-        # Grow by the density seen so far, at least doubling, so sparse areas take few rounds.
-        growth = math.sqrt(limit / max(len(ranked), 1)) * 1.3
-        radius = min(radius * max(2.0, growth), HALF_EQUATOR_M)
+    return load_ranked(rank_nearest(user, lat, lon, limit=limit, radius_m=radius_m, where=where))
 
 
 def customers_in_box(user: User, box: Box, *, limit: int, where: list | None = None) -> list:

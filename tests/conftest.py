@@ -71,6 +71,9 @@ def app_config(url: str, **extra) -> dict:
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "SERVER_NAME": None,
+        # Never the public Nominatim: a closed local port unless a test starts its stand-in.
+        "GEOCODER_DOMAIN": "127.0.0.1:9",
+        "GEOCODER_SCHEME": "http",
         **extra,
     }
 

@@ -8,6 +8,7 @@ import uuid
 
 from flask_babel import lazy_gettext as _l
 
+from .. import geocoding
 from ..extensions import db
 from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, User, utcnow
 from ..scope import customer_scope, team_members, visible_territories
@@ -95,6 +96,7 @@ def create_customer(user: User, data: dict, *, form: bool = False,
     if values.get("marketing_consent") and not values.get("marketing_consent_at"):
         values["marketing_consent_at"] = utcnow()
     customer = Customer(id=customer_id or uuid.uuid4(), **_defaults(values))
+    _note_location(customer, values, before=None, form=form)
     db.session.add(customer)
     db.session.flush()
     return customer
@@ -112,9 +114,27 @@ def update_customer(user: User, customer: Customer, data: dict, *, form: bool = 
     if values.get("marketing_consent") and not customer.marketing_consent \
             and not values.get("marketing_consent_at"):
         values["marketing_consent_at"] = utcnow()
+    before = _location(customer)
     _apply(customer, _defaults(values))
+    _note_location(customer, values, before=before, form=form)
     db.session.flush()
     return customer
+
+
+def _location(customer: Customer) -> tuple[str, tuple]:
+    return geocoding.customer_address_key(customer), (customer.lat, customer.lon)
+
+
+def _note_location(customer: Customer, values: dict, *, before: tuple | None, form: bool) -> None:
+    """Geocoding hook: queue a lookup for a new or changed address, unless the caller
+    placed the pin in the same change ("manual"). A form always sends lat/lon, so there
+    only a changed value counts as given; in JSON, sending them is giving them.
+    """
+    given = "lat" in values or "lon" in values
+    if given and form and before is not None:
+        given = (customer.lat, customer.lon) != before[1]
+    changed = before is None or geocoding.customer_address_key(customer) != before[0]
+    geocoding.note_location_edit(customer, address_changed=changed, coordinates_given=given)
 
 
 def delete_customer(customer: Customer) -> None:

@@ -12,13 +12,15 @@ def register_blueprints(app: Flask) -> None:
         customers,
         followups,
         imports,
+        insights,
         main,
         nearby,
         orders,
+        pwa,
         sync,
         visits,
     )
 
     for module in (main, auth, account, customers, nearby, visits, orders, followups, imports,
-                   admin, api, sync):
+                   insights, admin, api, sync, pwa):
         app.register_blueprint(module.bp)

@@ -199,3 +199,29 @@ def update_product(product_id):
     db.session.commit()
     flash(_("Product saved."))
     return redirect(url_for("admin.products"), 303)
+
+
+@bp.get("/settings")
+def settings():
+    from ..admin.settings_form import current_values
+
+    return render_template("admin/settings.html", values=current_values(), errors={})
+
+
+@bp.post("/settings")
+def save_settings():
+    from ..admin import settings_form
+    from ..analytics.nightly import request_run
+
+    try:
+        changed = settings_form.save_settings(request.form, form=True)
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_template("admin/settings.html", values=request.form, errors=exc.errors), 422
+    if changed & settings_form.ANALYTICS_KEYS:
+        request_run()
+        flash(_("Settings saved. ABC classes and at-risk flags are being recomputed."))
+    else:
+        flash(_("Settings saved."))
+    db.session.commit()
+    return redirect(url_for("admin.settings"), 303)

@@ -1,0 +1,361 @@
+"""Property tests: nearest customers equal a brute-force geodesic ranking, on both databases.
+
+For random customers (clusters, several at one point, near the antimeridian and the
+poles, without coordinates, tombstoned, out of scope) and random query points,
+``nearest_customers`` must return exactly what ranking every eligible customer by
+geopy's geodesic distance returns: the same customers in the same order, where two
+customers whose distances differ by less than a millimetre may swap.
+"""
+
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from geopy.distance import geodesic
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pyproj import Geod
+
+from fieldcrm.geo import (
+    RTREE_PAD_DEG,
+    RTREE_SLACK_M,
+    covering_boxes,
+    degree_reach_m,
+    nearest_customers,
+    rank_nearest,
+)
+from fieldcrm.models import Customer
+from fieldcrm.scope import customer_scope
+from fieldcrm.versioning import allocate_versions
+
+TIE_M = 1e-3
+GEOD = Geod(ellps="WGS84")
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+latitudes = st.floats(-90, 90, allow_nan=False)
+longitudes = st.floats(-180, 180, allow_nan=False)
+
+
+@st.composite
+def places(draw, centres):
+    """A point: near one of ``centres``, at the antimeridian, at a pole, or anywhere."""
+    kind = draw(st.sampled_from(["cluster", "cluster", "cluster", "antimeridian", "pole", "anywhere"]))
+    if kind == "cluster":
+        lat, lon = draw(st.sampled_from(centres))
+        bearing = draw(st.floats(0, 360))
+        metres = draw(st.sampled_from([0.0, 0.5, 5.0, 50.0]) | st.floats(0, 30_000))
+        lon, lat, _ = GEOD.fwd(lon, lat, bearing, metres)
+        return float(np.clip(lat, -90, 90)), float(((lon + 180) % 360) - 180)
+    if kind == "antimeridian":
+        side = draw(st.sampled_from([-1, 1]))
+        return draw(st.floats(-70, 70)), side * draw(st.floats(179.0, 180.0))
+    if kind == "pole":
+        side = draw(st.sampled_from([-1, 1]))
+        return side * draw(st.floats(89.0, 90.0)), draw(longitudes)
+    return draw(latitudes), draw(longitudes)
+
+
+centre_lists = st.lists(st.tuples(st.floats(-85, 85), longitudes) |
+                        st.sampled_from([(53.55, 9.99), (0.0, 179.99), (-0.5, -179.9),
+                                         (89.99, 0.0), (-89.95, 120.0)]),
+                        min_size=1, max_size=4)
+
+
+@st.composite
+def customer_sets(draw):
+    """Customers as dicts (point or None, deleted, scope slot, status) and the cluster centres."""
+    centres = draw(centre_lists)
+    customers = []
+    for _ in range(draw(st.integers(0, 40))):
+        if customers and draw(st.integers(0, 5)) == 0:
+            point = draw(st.sampled_from(customers))["point"]
+        elif draw(st.integers(0, 9)) == 0:
+            point = None
+        else:
+            point = draw(places(centres))
+        customers.append({
+            "point": point,
+            "deleted": draw(st.integers(0, 9)) == 0,
+            "slot": draw(st.sampled_from(["mine", "owned", "team", "other", "nobody"])),
+            "status": draw(st.sampled_from(["customer", "lead"])),
+        })
+    return customers, centres
+
+
+@st.composite
+def queries(draw, customers, centres):
+    """A query point, a limit and maybe a radius (sometimes exactly a customer's distance)."""
+    located = [c["point"] for c in customers if c["point"]]
+    if located and draw(st.booleans()):
+        lat, lon = draw(st.sampled_from(located))
+        if draw(st.booleans()):
+            lon, lat, _ = GEOD.fwd(lon, lat, draw(st.floats(0, 360)), draw(st.floats(0, 5_000)))
+            lat, lon = float(np.clip(lat, -90, 90)), float(((lon + 180) % 360) - 180)
+    else:
+        lat, lon = draw(places(centres))
+    limit = draw(st.integers(1, 8) | st.integers(1, 60))
+    radius = draw(st.none() | st.sampled_from([0.0, 1.0, 500.0, 25_000.0, 1_000_000.0,
+                                               10_000_000.0, 20_000_000.0]) | st.floats(0, 3e6))
+    if radius is not None and located and draw(st.booleans()):
+        target = draw(st.sampled_from(located))
+        radius = geodesic((lat, lon), target).meters
+    return lat, lon, limit, radius
+
+
+@pytest.fixture
+def people(make_user, make_territory):
+    """Who asks: an admin, a rep of territory A, the manager of A, and a rep of territory B."""
+    class People:
+        pass
+
+    p = People()
+    p.admin = make_user("admin")
+    p.manager = make_user("manager")
+    p.rep = make_user("rep")
+    p.other = make_user("rep")
+    p.mine = make_territory("A", manager=p.manager, reps=[p.rep])
+    p.theirs = make_territory("B", reps=[p.other])
+    return p
+
+
+def replace_customers(db, people, customers: list[dict]) -> list[dict]:
+    """Delete every customer and insert ``customers`` in one executemany; the rows as inserted."""
+    db.session.execute(sa.delete(Customer))
+    if not customers:
+        return []
+    first = allocate_versions(db.session, len(customers))
+    slots = {
+        "mine": {"territory_id": people.mine.id, "owner_id": people.other.id},
+        "owned": {"territory_id": people.theirs.id, "owner_id": people.rep.id},
+        "team": {"territory_id": None, "owner_id": people.manager.id},
+        "other": {"territory_id": people.theirs.id, "owner_id": people.other.id},
+        "nobody": {"territory_id": None, "owner_id": None},
+    }
+    rows = []
+    for number, customer in enumerate(customers):
+        lat, lon = customer["point"] or (None, None)
+        rows.append({"name": f"K{number}", "lat": lat, "lon": lon, "deleted": customer["deleted"],
+                     "status": customer["status"], "version": first + number,
+                     "seq": first + number, **slots[customer["slot"]]})
+    db.session.execute(sa.insert(Customer.__table__), rows)
+    ids = db.session.execute(sa.select(Customer.seq, Customer.id)).all()
+    by_seq = dict(ids)
+    for row in rows:
+        row["id"] = by_seq[row["seq"]]
+    return rows
+
+
+def visible_ids(db, user, where=()) -> set:
+    return set(db.session.scalars(sa.select(Customer.id).where(customer_scope(user), *where)))
+
+
+def brute_force(rows: list[dict], visible: set, lat: float, lon: float,
+                status: str | None) -> list[tuple[float, int]]:
+    """(geopy geodesic metres, seq) of every live located visible customer, nearest first."""
+    return sorted(
+        (geodesic((lat, lon), (row["lat"], row["lon"])).meters, row["seq"])
+        for row in rows
+        if row["id"] in visible and not row["deleted"] and row["lat"] is not None
+        and row["lon"] is not None and (status is None or row["status"] == status)
+    )
+
+
+def assert_same_ranking(got: list[tuple[float, int]], expected: list[tuple[float, int]],
+                        limit: int, radius: float | None) -> None:
+    """``got`` is the brute-force answer, up to ties closer than a millimetre.
+
+    With a radius, customers within a millimetre of its edge may be in or out.
+    """
+    truth = {seq: d for d, seq in expected}
+    seqs = [seq for _, seq in got]
+    assert len(set(seqs)) == len(seqs), "a customer appears twice"
+    for d, seq in got:
+        assert seq in truth, "a customer that is out of scope, deleted or unlocated was returned"
+        assert d == pytest.approx(truth[seq], abs=TIE_M)
+    distances = [d for d, _ in got]
+    assert distances == sorted(distances)
+    for (d1, s1), (d2, s2) in zip(got, got[1:], strict=False):
+        assert d1 < d2 or s1 < s2, "exact ties must be ordered by seq"
+    if radius is not None:
+        assert all(d <= radius for d in distances)
+        sure = [(d, s) for d, s in expected if d <= radius - TIE_M]
+        possible = [(d, s) for d, s in expected if d <= radius + TIE_M]
+    else:
+        sure = possible = expected
+    assert min(limit, len(sure)) <= len(got) <= min(limit, len(possible))
+    for position, (d, _) in enumerate(got):
+        assert d == pytest.approx(possible[position][0], abs=TIE_M)
+    cutoff = distances[-1] - TIE_M if len(got) == limit else math.inf
+    missing = [s for d, s in sure if d < cutoff and s not in set(seqs)]
+    assert not missing, "a customer closer than the last one returned is missing"
+
+
+def test_nearest_equals_brute_force(db, people):
+    users = [people.admin, people.rep, people.manager, people.other]
+
+    @SETTINGS
+    @given(data=st.data(), drawn=customer_sets())
+    def check(data, drawn):
+        customers, centres = drawn
+        rows = replace_customers(db, people, customers)
+        visible = {user.id: visible_ids(db, user) for user in users}
+        for _ in range(3):
+            lat, lon, limit, radius = data.draw(queries(customers, centres))
+            status = data.draw(st.none() | st.just("customer"))
+            where = [Customer.status == status] if status else []
+            user = data.draw(st.sampled_from(users))
+            expected = brute_force(rows, visible[user.id], lat, lon, status)
+            got = rank_nearest(user, lat, lon, limit=limit, radius_m=radius, where=where)
+            assert_same_ranking(got, expected, limit, radius)
+
+    check()
+
+
+def test_nearest_customers_returns_rows_in_ranking_order(db, people):
+    rows = replace_customers(db, people, [
+        {"point": (53.55 + i * 0.001, 9.99), "deleted": False, "slot": "mine", "status": "lead"}
+        for i in range(5)
+    ])
+    found = nearest_customers(people.rep, 53.55, 9.99, limit=3)
+    assert [c.seq for c, _ in found] == [r["seq"] for r in rows[:3]]
+    assert [d for _, d in found] == pytest.approx(
+        [geodesic((53.55, 9.99), (r["lat"], r["lon"])).meters for r in rows[:3]], abs=TIE_M)
+
+
+def test_many_customers_many_points(db, people):
+    """One larger data set (dense clusters, sparse background, the antimeridian, the poles)
+    and many random points, limits and radii: the search takes several rounds here."""
+    rng = np.random.default_rng(3)
+    centres = [(48.14, 11.58), (53.55, 9.99), (0.0, 179.95), (89.9, 10.0), (-89.9, -170.0)]
+    points = []
+    for lat, lon in centres:
+        count = 300
+        bearings = rng.uniform(0, 360, count)
+        metres = rng.exponential(3_000, count)
+        lons, lats, _ = GEOD.fwd(np.full(count, lon), np.full(count, lat), bearings, metres)
+        points += list(zip(np.clip(lats, -90, 90), ((lons + 180) % 360) - 180, strict=True))
+    points += list(zip(rng.uniform(-90, 90, 300), rng.uniform(-180, 180, 300), strict=True))
+    slots = ["mine", "owned", "team", "other", "nobody"]
+    customers = [{"point": (float(lat), float(lon)), "deleted": rng.random() < 0.05,
+                  "slot": slots[n % 5], "status": "customer"} for n, (lat, lon) in enumerate(points)]
+    rows = replace_customers(db, people, customers)
+    users = [people.admin, people.rep, people.manager]
+    visible = {user.id: visible_ids(db, user) for user in users}
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(user=st.sampled_from(users), near=st.sampled_from(centres + [None]),
+           offset=st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5)),
+           anywhere=st.tuples(latitudes, longitudes), limit=st.integers(1, 120),
+           radius=st.none() | st.sampled_from([100.0, 2_000.0, 10_000.0, 10_000_000.0]))
+    def check(user, near, offset, anywhere, limit, radius):
+        if near is None:
+            lat, lon = anywhere
+        else:
+            lat = float(np.clip(near[0] + offset[0], -90, 90))
+            lon = ((near[1] + offset[1] + 180) % 360) - 180
+        assume(-90 <= lat <= 90)
+        expected = sorted_exact(rows, visible[user.id], lat, lon)
+        got = rank_nearest(user, lat, lon, limit=limit, radius_m=radius)
+        assert_same_ranking(got, expected, limit, radius)
+
+    check()
+
+
+def sorted_exact(rows, visible, lat, lon):
+    """The brute force of ``brute_force`` for many rows: pyproj for all, geopy for the nearest.
+
+    pyproj and geopy implement the same algorithm (Karney 2013); geopy re-measures the
+    nearest 150 so that the answer is still checked against geopy's numbers.
+    """
+    eligible = [r for r in rows if r["id"] in visible and not r["deleted"]]
+    lats = np.array([r["lat"] for r in eligible])
+    lons = np.array([r["lon"] for r in eligible])
+    coarse = GEOD.inv(np.full(len(eligible), lon), np.full(len(eligible), lat), lons, lats)[2]
+    order = np.argsort(coarse)
+    near = [(geodesic((lat, lon), (eligible[i]["lat"], eligible[i]["lon"])).meters,
+             eligible[i]["seq"]) for i in order[:150]]
+    far = [(float(coarse[i]), eligible[i]["seq"]) for i in order[150:]]
+    return sorted(near) + far
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(lat=latitudes | st.sampled_from([89.0, 89.9, 89.999, -89.99, 75.0, 85.0, 0.0]),
+       lon=longitudes | st.sampled_from([-180.0, 180.0, 179.999, -179.999, 0.0]),
+       radius=st.floats(0.5, 12_000_000) | st.sampled_from([1.0, 1_000.0, 100_000.0, 5e6, 1e7]))
+def test_covering_boxes_contain_the_circle(lat, lon, radius):
+    """Points at exactly ``radius`` in 360 bearings, and inside it, all lie in one of the boxes."""
+    boxes = covering_boxes(lat, lon, radius)
+    bearings = np.arange(0, 360, 1.0)
+    for fraction in (1.0, 0.999, 0.7, 0.3):
+        lons, lats, _ = GEOD.fwd(np.full(bearings.shape, lon), np.full(bearings.shape, lat),
+                                 bearings, np.full(bearings.shape, radius * fraction))
+        lons = ((lons + 180) % 360) - 180
+        inside = np.zeros(bearings.shape, dtype=bool)
+        for box in boxes:
+            for shifted in (lons, lons + 360, lons - 360):
+                inside |= ((box.south <= lats) & (lats <= box.north)
+                           & (box.west <= shifted) & (shifted <= box.east))
+        outside = [(float(a), float(b)) for a, b in zip(lats[~inside], lons[~inside], strict=True)]
+        assert not outside, f"points of the circle outside {boxes}: {outside[:3]}"
+    for box in boxes:
+        assert -90 <= box.south <= box.north <= 90 and -180 <= box.west <= box.east <= 180
+
+
+@pytest.mark.parametrize("lat, lon, radius", [
+    (89.5, 0.0, 60_000), (89.5, 0.0, 50_000), (-89.99, 45.0, 2_000), (75.0, 179.9, 100_000),
+    (0.0, -180.0, 10_000), (60.0, 180.0, 1_000_000), (0.0, 0.0, 20_000_000),
+])
+def test_covering_boxes_at_poles_and_antimeridian(lat, lon, radius):
+    boxes = covering_boxes(lat, lon, radius)
+    bearings = np.linspace(0, 360, 3601)
+    lons, lats, _ = GEOD.fwd(np.full(bearings.shape, lon), np.full(bearings.shape, lat), bearings,
+                             np.full(bearings.shape, float(radius)))
+    lons = ((lons + 180) % 360) - 180
+    for a, b in zip(lats, lons, strict=True):
+        assert any(box.south <= a <= box.north and (box.west <= b <= box.east
+                                                    or box.west <= b + 360 <= box.east
+                                                    or box.west <= b - 360 <= box.east)
+                   for box in boxes), (a, b, boxes)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(lat=latitudes, lon=longitudes, degrees=st.floats(1e-6, 60))
+def test_degree_reach_lies_inside_the_degree_disc(lat, lon, degrees):
+    """PostgreSQL ends a search after one query only inside this radius: every point of
+    its circle must be nearer than ``degrees`` in plain (lon, lat) degrees, unwrapped."""
+    radius = degree_reach_m(lat, lon, degrees)
+    assume(radius > 0)
+    bearings = np.arange(0, 360, 1.0)
+    for fraction in (1.0, 0.6):
+        lons, lats, _ = GEOD.fwd(np.full(bearings.shape, lon), np.full(bearings.shape, lat),
+                                 bearings, np.full(bearings.shape, radius * fraction))
+        assert np.all(np.hypot(lats - lat, lons - lon) < degrees)
+        assert np.all(np.abs(lons) <= 180)
+
+
+def test_degree_reach_is_zero_where_the_circle_would_wrap():
+    assert degree_reach_m(0.0, 179.99, 1.0) == 0.0
+    assert degree_reach_m(-10.0, -179.9, 5.0) == 0.0
+    assert degree_reach_m(52.5, 13.4, 0.1) > 5_000
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(points=st.lists(st.tuples(latitudes, longitudes), min_size=1, max_size=50))
+def test_rtree_positions_are_within_the_slack(points):
+    """SQLite's R*Tree keeps 32-bit floats rounded outwards: the stored box, widened by
+    RTREE_PAD_DEG (values below float32's range round to 0), holds the true point, and its
+    centre is well within RTREE_SLACK_M of it: the margins the search relies on."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING rtree(seq, min_lat, max_lat, min_lon, max_lon)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                     [(n, lat, lat, lon, lon) for n, (lat, lon) in enumerate(points)])
+    for seq, south, north, west, east in conn.execute("SELECT * FROM t"):
+        lat, lon = points[seq]
+        assert south - RTREE_PAD_DEG <= lat <= north + RTREE_PAD_DEG
+        assert west - RTREE_PAD_DEG <= lon <= east + RTREE_PAD_DEG
+        centre = GEOD.inv(lon, lat, (west + east) / 2, (south + north) / 2)[2]
+        corner = GEOD.inv(west, south, east, north)[2]
+        assert centre <= corner <= RTREE_SLACK_M / 2
