@@ -118,6 +118,13 @@ def _live_located() -> sa.ColumnElement[bool]:
     return sa.and_(~Customer.deleted, Customer.lat.is_not(None), Customer.lon.is_not(None))
 
 
+def _in_gist(box: Box) -> sa.ColumnElement[bool]:
+    """``point(lon, lat) <@ box``: what PostgreSQL's GiST index answers, and nothing more."""
+    corner = sa.func.point
+    return sa.func.point(Customer.lon, Customer.lat).op("<@")(
+        sa.func.box(corner(box.west, box.south), corner(box.east, box.north)))
+
+
 def _box_parameters(count: int) -> list[Box]:
     """``count`` boxes of bound parameters (s0, w0, n0, e0, s1, …), filled in per query."""
     return [Box(*(sa.bindparam(f"{side}{number}", type_=sa.Float) for side in "swne"))
@@ -197,11 +204,8 @@ class _Search:
         boxes = covering_boxes(lat, lon, radius_m)
 
         def build():
-            point = sa.func.point(Customer.lon, Customer.lat)
-            located = sa.or_(*(point.op("<@")(sa.func.box(sa.func.point(box.west, box.south),
-                                                          sa.func.point(box.east, box.north)))
-                               for box in _box_parameters(len(boxes))))
-            return self._eligible().where(located)
+            return self._eligible().where(
+                sa.or_(*(_in_gist(box) for box in _box_parameters(len(boxes)))))
 
         statement = self._statement(("circle", len(boxes)), build)
         rows = self.connection.execute(statement, _box_values(boxes)).all()
@@ -219,23 +223,28 @@ class _Search:
             Customer.seq.in_(listed)))
         return self.connection.execute(statement, {"seqs": json.dumps(seqs)}).all()
 
-    def knn(self, lat: float, lon: float, limit: int) -> list[tuple[int, float, float, float]]:
-        """(seq, lat, lon, degrees) of the ``limit`` eligible customers nearest in plain
-        degrees, the order PostgreSQL's GiST index walks in (``point <-> point``).
+    def knn(self, lat: float, lon: float, limit: int,
+            box: Box | None = None) -> list[tuple[int, float, float, float]]:
+        """(seq, lat, lon, degrees) of the ``limit`` eligible customers (inside ``box``)
+        nearest in plain degrees, the order PostgreSQL's GiST index walks in
+        (``point <-> point``). With a box the walk ends at the box's edge.
 
-        No box condition here, also in radius mode: with one the planner trades the
-        ordered index walk for a scan and sort of everything in the box.
+        Only ``<@`` here: the exact lat/lon ranges of ``_in_box`` make the planner expect
+        a single row and trade the ordered index walk for a scan and sort of the box.
         """
         def build():
             point = sa.func.point(Customer.lon, Customer.lat)
             query = sa.func.point(sa.bindparam("qlon", type_=sa.Float),
                                   sa.bindparam("qlat", type_=sa.Float))
             degrees = point.op("<->", return_type=sa.Float)(query)
-            return (self._eligible().add_columns(degrees).order_by(degrees)
-                    .limit(sa.bindparam("k", type_=sa.Integer)))
+            statement = self._eligible().add_columns(degrees)
+            if box is not None:
+                statement = statement.where(_in_gist(_box_parameters(1)[0]))
+            return statement.order_by(degrees).limit(sa.bindparam("k", type_=sa.Integer))
 
-        statement = self._statement(("knn",), build)
-        return self.connection.execute(statement, {"qlat": lat, "qlon": lon, "k": limit}).all()
+        statement = self._statement(("knn", box is not None), build)
+        values = {"qlat": lat, "qlon": lon, "k": limit, **(_box_values([box]) if box else {})}
+        return self.connection.execute(statement, values).all()
 
 
 # The R*Tree keeps 32-bit floats, rounded outwards: the true point lies in the stored
@@ -343,13 +352,14 @@ def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
     the disc. When the ``limit``-th exact distance (or the radius) is inside such a
     circle, the answer is among the rows already read. Otherwise one circle query of
     that distance collects every candidate (far north, near the antimeridian, or where
-    the density changes abruptly).
+    the density changes abruptly). With a radius the walk stays inside the radius's box.
     """
     wanted = int(limit * KNN_OVERFETCH)
-    rows = search.knn(lat, lon, wanted)
+    boxes = covering_boxes(lat, lon, ceiling) if ceiling < HALF_EQUATOR_M else []
+    rows = search.knn(lat, lon, wanted, boxes[0] if len(boxes) == 1 else None)
     ranked = search.measured(lat, lon, [row[:3] for row in rows])
     if len(rows) < wanted:
-        # Fewer eligible customers than asked for in all: these are all of them.
+        # Fewer eligible customers than asked for (in the box): these are all of them.
         return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
     needed = min(ranked[limit - 1][0], ceiling)
     if needed <= degree_reach_m(lat, lon, rows[-1][3]):

@@ -262,3 +262,22 @@ def test_the_nightly_run_does_abc_then_the_risk_signals(db, shop):
     assert result.risk.flagged == 4           # the one without any order was created just now
     assert str(result).startswith("ABC: 5 customers")
     assert db.session.get(Customer, shop.c600.id).status == "at_risk"
+
+
+def test_a_class_set_by_hand_during_the_run_is_kept(db, shop, monkeypatch):
+    """Between reading and writing, someone sets a class by hand: the write leaves it."""
+    import fieldcrm.analytics.abc as abc
+
+    real = abc.classify
+
+    def classify_then_edit(*args):
+        db.session.execute(sa.update(Customer).where(Customer.id == shop.c0.id)
+                           .values(abc_class="A", abc_manual=True))
+        return real(*args)
+
+    monkeypatch.setattr(abc, "classify", classify_then_edit)
+    recompute_abc(NOW)
+    db.session.commit()
+    kept = db.session.get(Customer, shop.c0.id)
+    assert (kept.abc_class, kept.abc_manual) == ("A", True)
+    assert db.session.get(Customer, shop.c600.id).abc_class == "A"

