@@ -16,8 +16,8 @@ due now.
 The "due for a visit" list needs no date arithmetic in SQL (which differs
 between SQLite and PostgreSQL, and neither knows the viewer's calendar the same
 way): per class, "due" is "last visit before the UTC instant a certain local day
-began", a bound computed in Python and compared with an index-friendly ``<``
-(``possibly_due``). Only those rows, six columns each, are read; Python then
+began", a bound computed in Python and compared with a plain ``<`` that both
+databases evaluate alike (``possibly_due``). Only those rows, six columns each, are read; Python then
 decides each (the few customers with an interval of their own included),
 sorts, and only the page shown is loaded as whole customers. See
 docs/PERFORMANCE.md for the numbers.
