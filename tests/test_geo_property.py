@@ -264,6 +264,25 @@ def test_many_customers_many_points(db, people):
     check()
 
 
+@pytest.mark.parametrize("lon", [179.9, -179.99999, 10.0])
+def test_crowd_a_metre_apart(db, people, lon):
+    """Eighty customers half a metre apart, where SQLite's 32-bit R*Tree positions are off by
+    up to a metre and so list them slightly out of order: every limit still gets exactly the
+    nearest ones (the search must read past the rough order, not stop at it)."""
+    customers = [{"point": (0.3 + n * 4.5e-6, lon + (n % 7) * 3e-6), "deleted": False,
+                  "slot": "mine" if n % 3 else "other", "status": "customer"} for n in range(80)]
+    rows = replace_customers(db, people, customers)
+    for user in (people.admin, people.rep):
+        visible = visible_ids(db, user)
+        for lat_, lon_ in ((0.3, lon), (0.3 + 40 * 4.5e-6, lon + 1e-5), (0.2999, lon)):
+            expected = brute_force(rows, visible, lat_, lon_, None)
+            for limit in (1, 2, 5, 13, 20, 33, 60):
+                got = rank_nearest(user, lat_, lon_, limit=limit)
+                assert_same_ranking(got, expected, limit, None)
+                got = rank_nearest(user, lat_, lon_, limit=limit, radius_m=8.0)
+                assert_same_ranking(got, expected, limit, 8.0)
+
+
 def sorted_exact(rows, visible, lat, lon):
     """The brute force of ``brute_force`` for many rows: pyproj for all, geopy for the nearest.
 

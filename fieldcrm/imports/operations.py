@@ -162,7 +162,7 @@ class ImportSettings:
     on_duplicate: str = "skip"
 
 
-def settings_from_form(user: User, batch: ImportBatch, form) -> ImportSettings:
+def settings_from_form(batch: ImportBatch, form) -> ImportSettings:
     """The settings in a submitted mapping form; unknown values become "not chosen"."""
     fields = []
     for index in range(len(batch.columns)):

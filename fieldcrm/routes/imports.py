@@ -91,7 +91,7 @@ def mapping(batch_id):
         return redirect(url_for("imports.progress", batch_id=batch.id))
     importer = db.session.get(User, batch.user_id)
     if "on_duplicate" in request.args:
-        settings = operations.settings_from_form(importer, batch, request.args)
+        settings = operations.settings_from_form(batch, request.args)
     else:
         settings = operations.default_settings(importer, batch)
     return _mapping_page(batch, importer, settings, {})
@@ -103,7 +103,7 @@ def start(batch_id):
     if batch.status != "uploaded":
         return redirect(url_for("imports.progress", batch_id=batch.id), 303)
     importer = db.session.get(User, batch.user_id)
-    settings = operations.settings_from_form(importer, batch, request.form)
+    settings = operations.settings_from_form(batch, request.form)
     try:
         operations.start_import(importer, batch, settings, get_locale())
     except ValidationError as exc:
