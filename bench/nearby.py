@@ -17,19 +17,21 @@ schema or the generator changes, or with ``--rebuild``) and PostgreSQL
 ``postgresql+psycopg://postgres@127.0.0.1:5432/fieldcrm_bench_nearby``, created
 and dropped by the run; skipped with a note when unreachable) it migrates with
 the real Alembic migrations, bulk-loads the customers (SQLite ``executemany``,
-PostgreSQL ``COPY``) and times, over the same random query points drawn from
-the same distribution (the rep's from the rep's territory):
+PostgreSQL ``COPY``) and times, as the admin (scope: everyone) and as the rep
+(a fifth of the customers), over random query points drawn from the same
+distribution (the rep's from the rep's territory):
 
-* ``nearest_customers(user, lat, lon, limit=20)``: the 20 nearest;
-* ``nearest_customers(..., radius_m=10_000, limit=200)``: all within 10 km (at most 200);
+* ``rank_nearest(user, lat, lon, limit=20)``: the search for the 20 nearest,
+  and with the rows loaded (``nearest_customers``);
+* the same within 10 km, at most as many as the nearby list asks for (101);
 * a whole request through Flask's test client to a view registered only here that
   calls ``nearest_customers`` and returns JSON, as ``GET /api/v1/customers?near=``
-  does (session cookie, user loading, the query, JSON);
+  will (session cookie, loading the user, the search, the rows, JSON);
 
 and in the same run the brute-force baseline: a numpy scan of all coordinates
 (haversine, ``argpartition``) over the first ``--baseline-queries`` points, plus
-an exact pyproj geodesic scan of all rows for a few. Every timed "20 nearest"
-answer of the baseline points is checked against the brute-force ranking.
+an exact pyproj geodesic scan of all rows for a few. Every "20 nearest" answer of
+the baseline points is checked against the exact brute-force ranking.
 """
 
 import argparse
@@ -657,7 +659,7 @@ def bench_backend(name: str, url: str, population: Population, args, fresh: bool
 
 
 def count_statements(app: Flask, users: dict, args) -> dict:
-    """SQL statements per "20 nearest" (one per circle round, plus loading the rows)."""
+    """SQL statements per nearest_customers(limit=20): the search's and loading the rows."""
     stats = {}
     with app.app_context():
         engine = db.engine
@@ -768,8 +770,8 @@ def report(info: dict, population: Population, results: list[dict], brute: dict,
     lines += [
         f"  queries     {args.queries} random points per user from the customer distribution "
         f"(+{args.warmup} warm-up); baseline over the first {args.baseline_queries}",
-        "  search      rank_nearest(): the index query (or queries, one per circle round) and the "
-        "exact geodesic ranking;",
+        "  search      rank_nearest(): the index queries and the exact geodesic ranking of the "
+        "candidates;",
         "              the connection is already open, as in a request after loading the user",
         "  + rows      search and loading the Customer rows (ORM), i.e. nearest_customers()",
         "  request     Flask test client GET of a bench-only view (session cookie, user load, "
@@ -794,7 +796,8 @@ def report(info: dict, population: Population, results: list[dict], brute: dict,
                 f"{base:>12.1f}ms{base / series.p50:>9.0f}×  {mark}")
         counts = ", ".join(f"{user} {c['p50']:g} (max {c['max']})"
                            for user, c in result["statements"].items())
-        lines.append(f"{'':<19}SQL statements per {NEAREST}-nearest call, median: {counts}")
+        lines.append(f"{'':<19}SQL statements per nearest_customers(limit={NEAREST}) (search and rows), "
+                     f"median: {counts}")
         lines.append(f"{'':<19}exactness: {result['wrong']} of {result['checked']} answers differ "
                      "from the brute-force geodesic ranking")
         lines.append("")

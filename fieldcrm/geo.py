@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pyproj import Geod
+from sqlalchemy.dialects import postgresql
 
 from .extensions import db
 from .models import Customer, User
@@ -105,10 +106,7 @@ def _in_box(box: Box, dialect: str) -> sa.ColumnElement[bool]:
         )
         inside = Customer.seq.in_(hits)
     else:
-        corner = sa.func.point
-        inside = sa.func.point(Customer.lon, Customer.lat).op("<@")(
-            sa.func.box(corner(box.west, box.south), corner(box.east, box.north))
-        )
+        inside = _in_gist(box)
     return sa.and_(inside, Customer.lat.between(box.south, box.north),
                    Customer.lon.between(box.west, box.east))
 
@@ -152,6 +150,21 @@ def _bound_key(clause: sa.ColumnElement) -> tuple:
 # statement never serves another.
 _STATEMENTS: dict[tuple, sa.Select] = {}
 _STATEMENTS_MAX = 1024
+# A user's scope clause and its key, by (role, id): what ``customer_scope`` reads of a
+# user (tests/test_geo.py checks that it reads nothing else).
+_SCOPES: dict[tuple, tuple[sa.ColumnElement[bool], tuple]] = {}
+
+
+def _scope(user: User) -> tuple[sa.ColumnElement[bool], tuple]:
+    """``customer_scope(user)`` and its key, built once per role and user id."""
+    found = _SCOPES.get((user.role, user.id))
+    if found is None:
+        scope = customer_scope(user)
+        found = scope, _bound_key(scope)
+        if len(_SCOPES) >= _STATEMENTS_MAX:
+            _SCOPES.clear()
+        _SCOPES[(user.role, user.id)] = found
+    return found
 
 
 class _Search:
@@ -164,10 +177,10 @@ class _Search:
     def __init__(self, user: User, where: list):
         self.connection = db.session.connection()
         self.dialect = self.connection.dialect.name
-        self.scope = customer_scope(user)
+        self.scope, scope_key = _scope(user)
         self.where = where
         try:
-            self.key = (self.dialect, _bound_key(self.scope), *(_bound_key(w) for w in where))
+            self.key = (self.dialect, scope_key, *(_bound_key(w) for w in where))
             hash(self.key)
         except TypeError:
             self.key = None
@@ -388,10 +401,21 @@ def load_ranked(ranked: list[tuple[float, int]]) -> list[tuple[Customer, float]]
     """The Customer rows of a ranking by ``rank_nearest``, in its order, with the distance."""
     if not ranked:
         return []
-    by_seq = {c.seq: c for c in db.session.scalars(
-        sa.select(Customer).where(Customer.seq.in_([seq for _, seq in ranked]))
-    )}
+    seqs = [seq for _, seq in ranked]
+    if db.session.get_bind().dialect.name == "sqlite":
+        statement, values = _ROWS_SQLITE, {"seqs": json.dumps(seqs)}
+    else:
+        statement, values = _ROWS_POSTGRES, {"seqs": seqs}
+    by_seq = {c.seq: c for c in db.session.scalars(statement, values)}
     return [(by_seq[seq], d) for d, seq in ranked]
+
+
+# The rows of a ranking, by one list parameter (an expanding IN is rewritten on every call).
+_ROWS_SQLITE = sa.select(Customer).where(Customer.seq.in_(
+    sa.select(sa.literal_column("value")).select_from(
+        sa.func.json_each(sa.bindparam("seqs", type_=sa.String)))))
+_ROWS_POSTGRES = sa.select(Customer).where(
+    Customer.seq == sa.any_(sa.bindparam("seqs", type_=postgresql.ARRAY(sa.BigInteger))))
 
 
 def nearest_customers(user: User, lat: float, lon: float, *, limit: int = 20,

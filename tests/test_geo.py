@@ -1,12 +1,14 @@
 """Nearest customers: exact k nearest by geodesic distance, equal to a brute-force ranking."""
 
 import random
+import uuid
 
 import pytest
 from geopy.distance import geodesic
 
 from fieldcrm.geo import Box, covering_boxes, distance_m, nearest_customers
 from fieldcrm.models import Customer
+from fieldcrm.scope import customer_scope
 
 
 def test_distance_matches_geopy():
@@ -35,3 +37,18 @@ def test_nearest_equals_brute_force(db, world):
         got = nearest_customers(admin, lat, lon, limit=20)
         assert [c.seq for c, _ in got] == [seq for _, seq in expected]
         assert [d for _, d in got] == pytest.approx([d for d, _ in expected], abs=1e-3)
+
+
+@pytest.mark.parametrize("role", ["rep", "manager", "admin"])
+def test_scope_reads_only_role_and_id(role):
+    """fieldcrm.geo keeps each user's scope clause by (role, id); that is only right while
+    customer_scope reads nothing else of the user. If this fails, widen the key in geo._scope."""
+
+    class OnlyRoleAndId:
+        def __init__(self):
+            self.role, self.id = role, uuid.uuid4()
+
+        def __getattr__(self, name):
+            raise AssertionError(f"customer_scope read user.{name}")
+
+    customer_scope(OnlyRoleAndId())

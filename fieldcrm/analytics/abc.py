@@ -44,7 +44,7 @@ from ..extensions import db
 from ..models import ABC_CLASSES, Customer, History, Money, utcnow
 from ..settings import get_setting
 from ..versioning import allocate_versions
-from .revenue import NO_REVENUE, CustomerRevenue, revenue_by_customer
+from .revenue import CustomerFigures, customer_figures
 
 CHUNK = 5000
 
@@ -88,36 +88,30 @@ class AbcResult:
 
 
 def recompute_abc(now: datetime | None = None,
-                  revenues: dict[uuid.UUID, CustomerRevenue] | None = None) -> AbcResult:
+                  figures: list[CustomerFigures] | None = None) -> AbcResult:
     """Class and store the revenue of every live customer at ``now``; the caller commits.
 
-    ``revenues`` may pass ``revenue_by_customer(now)`` when the caller has it already.
+    ``figures`` may pass ``customer_figures(now)`` when the caller has read them already.
     """
     now = now or utcnow()
-    if revenues is None:
-        revenues = revenue_by_customer(now)
+    if figures is None:
+        figures = customer_figures(now)
     thresholds = tuple(get_setting("abc_thresholds_pct"))
-    session = db.session
-    rows = session.execute(
-        sa.select(Customer.id, Customer.abc_class, Customer.abc_manual, Customer.revenue_12m)
-        .where(~Customer.deleted)
-    ).all()
-    ranked = [(row.id, revenues.get(row.id, NO_REVENUE).revenue_12m) for row in rows]
-    computed = classify(ranked, thresholds)
-    result = AbcResult(customers=len(rows))
+    computed = classify(((f.id, f.revenue.revenue_12m) for f in figures), thresholds)
+    result = AbcResult(customers=len(figures))
     class_rows, revenue_rows = [], []
-    for row, (_, revenue) in zip(rows, ranked, strict=True):
-        grade = row.abc_class if row.abc_manual else computed[row.id]
+    for f in figures:
+        revenue = f.revenue.revenue_12m
+        grade = f.abc_class if f.abc_manual else computed[f.id]
         result.classes[grade] += 1
-        if grade != row.abc_class:
-            class_rows.append(({"id": row.id, "abc_class": grade, "revenue": revenue},
-                               row.abc_class))
-        elif row.revenue_12m is None or revenue != row.revenue_12m:
-            revenue_rows.append({"id": row.id, "revenue": revenue})
+        if grade != f.abc_class:
+            class_rows.append(({"id": f.id, "abc_class": grade, "revenue": revenue}, f.abc_class))
+        elif f.stored_revenue is None or revenue != f.stored_revenue:
+            revenue_rows.append({"id": f.id, "revenue": revenue})
     result.class_changes, result.revenue_changes = len(class_rows), len(revenue_rows)
     _store(class_rows, revenue_rows, now)
     # The bulk updates bypassed the identity map: customers loaded before are stale.
-    session.expire_all()
+    db.session.expire_all()
     return result
 
 

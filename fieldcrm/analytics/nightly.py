@@ -26,7 +26,7 @@ from ..extensions import db
 from ..jobs import enqueue, handler
 from ..models import Job, utcnow
 from .abc import AbcResult, recompute_abc
-from .revenue import revenue_by_customer
+from .revenue import customer_figures
 from .risk import RiskResult, flag_at_risk
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,8 @@ class NightlyResult:
 def run_analytics(now: datetime | None = None) -> NightlyResult:
     """Recompute ABC classes and the at-risk flags at ``now``; the caller commits."""
     now = now or utcnow()
-    revenues = revenue_by_customer(now)
-    return NightlyResult(recompute_abc(now, revenues), flag_at_risk(now, revenues))
+    figures = customer_figures(now)
+    return NightlyResult(recompute_abc(now, figures), flag_at_risk(now, figures))
 
 
 def next_run_at(now: datetime) -> datetime:

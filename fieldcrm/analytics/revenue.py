@@ -1,5 +1,8 @@
 """Order revenue per customer: the one aggregate that ABC and the risk signals read.
 
+``customer_figures`` joins it to the live customers, so the nightly run reads
+every customer once for both.
+
 Revenue is the net total of orders that were submitted or confirmed (drafts are
 not orders yet, cancelled ones never happened), dated by their submission
 (their creation for rows without one), tombstones excluded. A window is
@@ -15,7 +18,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import Money, Order, UTCDateTime
+from ..models import Customer, Money, Order, UTCDateTime
 from .periods import months_before
 
 REVENUE_STATUSES = ("submitted", "confirmed")
@@ -54,8 +57,9 @@ def _money(value) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(CENT)
 
 
-def revenue_by_customer(now: datetime) -> dict[uuid.UUID, CustomerRevenue]:
-    """Every customer with a counted order: one grouped scan of the order table."""
+def revenue_query(now: datetime) -> sa.Select:
+    """The grouped scan of the order table: per customer with a counted order, its revenue of
+    the trailing 12 months, of their last 6 months, and the time of its latest order."""
     placed = order_time()
     start_12, start_6 = months_before(now, 12), months_before(now, 6)
 
@@ -63,14 +67,58 @@ def revenue_by_customer(now: datetime) -> dict[uuid.UUID, CustomerRevenue]:
         amount = sa.case((sa.and_(placed >= start, placed <= now), Order.net_total), else_=0)
         return sa.func.sum(sa.type_coerce(amount, Money))
 
+    # Grouped by an expression, not the bare column: otherwise SQLite walks
+    # ix_order_customer_created and fetches every order's row through it, twice the CPU
+    # of a plain scan and a sort (333,000 orders: 2.0 s against 0.9 s). PostgreSQL
+    # scans and hashes either way.
+    customer = sa.func.coalesce(Order.customer_id, Order.customer_id, type_=sa.Uuid)
+    return (sa.select(customer.label("customer_id"),
+                      window_sum(start_12).label("revenue_12m"),
+                      window_sum(start_6).label("last_6m"),
+                      sa.func.max(placed).label("last_order_at"))
+            .where(*counted_orders())
+            .group_by(customer))
+
+
+def _revenue(total, last_6m, last_order_at) -> CustomerRevenue:
+    if last_order_at is None:
+        return NO_REVENUE
+    total, last_6m = _money(total), _money(last_6m)
+    return CustomerRevenue(total, last_6m, total - last_6m, last_order_at)
+
+
+def revenue_by_customer(now: datetime) -> dict[uuid.UUID, CustomerRevenue]:
+    """Every customer with a counted order, by id."""
+    return {row.customer_id: _revenue(row.revenue_12m, row.last_6m, row.last_order_at)
+            for row in db.session.execute(revenue_query(now))}
+
+
+@dataclass(slots=True)
+class CustomerFigures:
+    """One live customer as the nightly run reads it: what is stored and its revenue now."""
+
+    id: uuid.UUID
+    abc_class: str | None
+    abc_manual: bool
+    stored_revenue: Decimal | None
+    status: str
+    risk_reason: str
+    created_at: datetime
+    revenue: CustomerRevenue
+
+
+def customer_figures(now: datetime) -> list[CustomerFigures]:
+    """Every live customer with its revenue at ``now``, in one query (the order aggregate
+    joined to the customers), so ABC and the risk signals read the customers once."""
+    orders = revenue_query(now).subquery()
     rows = db.session.execute(
-        sa.select(Order.customer_id, window_sum(start_12), window_sum(start_6),
-                  sa.func.max(placed))
-        .where(*counted_orders())
-        .group_by(Order.customer_id)
+        sa.select(Customer.id, Customer.abc_class, Customer.abc_manual, Customer.revenue_12m,
+                  Customer.status, Customer.risk_reason, Customer.created_at,
+                  orders.c.revenue_12m, orders.c.last_6m, orders.c.last_order_at)
+        .outerjoin(orders, orders.c.customer_id == Customer.id)
+        .where(~Customer.deleted)
     )
-    result = {}
-    for customer_id, total, last_6m, last_order_at in rows:
-        total, last_6m = _money(total), _money(last_6m)
-        result[customer_id] = CustomerRevenue(total, last_6m, total - last_6m, last_order_at)
-    return result
+    return [CustomerFigures(cid, grade, manual, stored, status, reason, created,
+                            _revenue(total, last_6m, last_order_at))
+            for cid, grade, manual, stored, status, reason, created, total, last_6m, last_order_at
+            in rows]

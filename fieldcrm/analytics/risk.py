@@ -39,7 +39,7 @@ from ..extensions import db
 from ..models import Customer, utcnow
 from ..settings import get_setting
 from ..visits.localtime import local_date
-from .revenue import NO_REVENUE, CustomerRevenue, revenue_by_customer
+from .revenue import CustomerFigures, CustomerRevenue, customer_figures
 
 NO_ORDER, NEVER_ORDERED, REVENUE_DROP = "no_order", "never_ordered", "revenue_drop"
 SIGNAL_KINDS = (NO_ORDER, NEVER_ORDERED, REVENUE_DROP)
@@ -98,35 +98,36 @@ class RiskResult:
 
 
 def flag_at_risk(now: datetime | None = None,
-                 revenues: dict[uuid.UUID, CustomerRevenue] | None = None) -> RiskResult:
-    """Flag and clear "at risk" for every live customer at ``now``; the caller commits."""
+                 figures: list[CustomerFigures] | None = None) -> RiskResult:
+    """Flag and clear "at risk" for every live customer at ``now``; the caller commits.
+
+    ``figures`` may pass ``customer_figures(now)`` when the caller has read them already.
+    """
     now = now or utcnow()
-    if revenues is None:
-        revenues = revenue_by_customer(now)
+    if figures is None:
+        figures = customer_figures(now)
     no_order_days = int(get_setting("at_risk_no_order_days"))
     drop_pct = float(get_setting("at_risk_revenue_drop_pct"))
-    rows = db.session.execute(
-        sa.select(Customer.id, Customer.status, Customer.risk_reason, Customer.created_at)
-        .where(~Customer.deleted, Customer.status.in_(("customer", "at_risk")))
-    ).all()
     changes: dict[uuid.UUID, tuple[str, str]] = {}
     result = RiskResult()
-    for row in rows:
-        reason = risk_signal(revenues.get(row.id, NO_REVENUE), row.created_at, now,
-                             no_order_days=no_order_days, drop_pct=drop_pct)
-        if row.status == "customer":
+    for f in figures:
+        if f.status not in ("customer", "at_risk"):
+            continue
+        reason = risk_signal(f.revenue, f.created_at, now, no_order_days=no_order_days,
+                             drop_pct=drop_pct)
+        if f.status == "customer":
             if reason:
-                changes[row.id] = ("at_risk", reason)
+                changes[f.id] = ("at_risk", reason)
                 result.flagged += 1
             continue
-        kind = signal_kind(row.risk_reason)
+        kind = signal_kind(f.risk_reason)
         if kind is None:
             continue
         if reason is None:
-            changes[row.id] = ("customer", "")
+            changes[f.id] = ("customer", "")
             result.cleared += 1
         elif signal_kind(reason) != kind:
-            changes[row.id] = ("at_risk", reason)
+            changes[f.id] = ("at_risk", reason)
             result.updated += 1
     _apply(changes)
     return result
