@@ -9,7 +9,7 @@ import io
 
 import pytest
 from authz import ANY_USER, MANAGERS, ROLES, cases, check_route
-from conftest import Client
+from support import Client
 
 from fieldcrm.imports import operations
 
