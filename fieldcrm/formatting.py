@@ -1,5 +1,6 @@
 """Locale-aware display of numbers, money, dates and enum labels in templates."""
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from urllib.parse import quote
@@ -56,9 +57,14 @@ def navigation_url(customer) -> str:
     return "https://www.google.com/maps/dir/?api=1&destination=" + quote(destination)
 
 
+def labels_json(labels: dict) -> str:
+    """A label dict as JSON in the current locale, for scripts that render offline."""
+    return json.dumps({key: str(label) for key, label in labels.items()}, ensure_ascii=False)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(money=money, number=number, when=when, day=day,
-                                 navigation_url=navigation_url)
+                                 navigation_url=navigation_url, tojson_labels=labels_json)
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, ROLE_LABELS=ROLE_LABELS, FIELD_LABELS=FIELD_LABELS,
         LANGUAGE_LABELS=LANGUAGE_LABELS, current_locale=lambda: str(get_locale()),

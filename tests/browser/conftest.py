@@ -176,3 +176,22 @@ def log_in(password):
         expect(page).to_have_url(re.compile(r"/(customers|nearby)$"))
 
     return log_in_as
+
+
+@pytest.fixture
+def profile_page(browser, live_server, app, tmp_path, pytestconfig):
+    """A phone-sized page in a persistent (not incognito) profile, as an installed app has:
+    Chromium reports "in-incognito" as an installability error in ordinary test contexts.
+    Page errors and failed static files fail the test, as with ``new_page``."""
+    context = browser.browser_type.launch_persistent_context(
+        tmp_path / "profile", executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS, base_url=live_server.url, locale="en-US", **PHONE)
+    context.set_default_timeout(10_000)
+    problems = []
+    page = context.pages[0] if context.pages else context.new_page()
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
+            if "/static/" in r.url and r.status >= 400 else None)
+    yield page
+    context.close()
+    assert not problems, "the browser saw errors:\n" + "\n".join(problems)

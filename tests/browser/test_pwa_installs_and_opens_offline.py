@@ -4,73 +4,18 @@ version of the app is offered and taken over on reload."""
 
 import re
 import shutil
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
+from pwa_support import BRIEFCASE_NAMES, OUTBOX, SHELL_CACHED, wait_for_worker, wait_until
 
 from fieldcrm.models import Contact, Customer
 from fieldcrm.routes import pwa
 
 NEW_PHONE = "+49 40 555 0101"
-
-BRIEFCASE_NAMES = """async () => {
-  const { openDb } = await import("/static/js/db.js");
-  const db = await openDb();
-  return (await db.getAll("customer")).map((row) => row.name).sort();
-}"""
-
-OUTBOX = """async () => {
-  const { openDb } = await import("/static/js/db.js");
-  return (await openDb()).getAll("outbox");
-}"""
-
-SHELL_CACHED = """async () => {
-  for (const name of await caches.keys()) {
-    if (await (await caches.open(name)).match("/offline")) return true;
-  }
-  return false;
-}"""
-
-
-def wait_until(page, script: str, timeout_s: float = 10, arg=None):
-    """Evaluate an async script until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = page.evaluate(script, arg)
-        if value or time.monotonic() > deadline:
-            return value
-        page.wait_for_timeout(100)
-
-
-def wait_for_worker(page) -> None:
-    """Until the service worker is active and controls the page."""
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-    assert wait_until(page, "() => navigator.serviceWorker.controller !== null"), "no controller"
-
-
-@pytest.fixture
-def profile_page(browser, live_server, app, tmp_path, pytestconfig):
-    """A phone-sized page in a persistent (not incognito) profile, as an installed app has:
-    Chromium reports "in-incognito" as an installability error in ordinary test contexts.
-    Page errors and failed static files fail the test, as with ``new_page``."""
-    conftest = pytestconfig.pluginmanager.get_plugin(str(Path(__file__).with_name("conftest.py")))
-    context = browser.browser_type.launch_persistent_context(
-        tmp_path / "profile", executable_path=conftest.CHROMIUM, headless=True,
-        args=conftest.CHROMIUM_ARGS, base_url=live_server.url, locale="en-US", **conftest.PHONE)
-    context.set_default_timeout(10_000)
-    problems = []
-    page = context.pages[0] if context.pages else context.new_page()
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
-            if "/static/" in r.url and r.status >= 400 else None)
-    yield page
-    context.close()
-    assert not problems, "the browser saw errors:\n" + "\n".join(problems)
-
 
 def status_line(page):
     return page.locator("#sync-status")
@@ -105,7 +50,7 @@ def test_rep_installs_works_offline_and_syncs(world, make_customer, db, profile_
     assert response.status == 200 and response.from_service_worker
     expect(page.locator("body.offline-shell")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"/customers$"))
-    expect(page.get_by_role("heading", name="This page needs a connection")).to_be_visible()
+    expect(page.get_by_role("heading", name="Customers")).to_be_visible()
     expect(status_line(page)).to_have_text(re.compile(r"^Offline"))
     expect(status_line(page)).to_have_attribute("data-tone", "offline")
 

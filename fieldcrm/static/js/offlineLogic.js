@@ -1,0 +1,57 @@
+// Pure functions behind the offline screens (static/js/offline.js), tested with node --test.
+import { haversineMetres } from "./geo.js";
+
+/** Visit interval by ABC class when a customer has none of its own (the server's defaults). */
+export const CLASS_INTERVAL_DAYS = Object.freeze({ A: 14, B: 30, C: 90 });
+const DAY_MS = 86_400_000;
+
+/**
+ * Days overdue for a visit: undefined = not due, null = due and never visited, 0 = due today.
+ * @param {{visit_interval_days?: number|null, abc_class?: string|null, last_visited_at?: string|null}} customer
+ * @param {Date} now
+ */
+export function dueDays(customer, now) {
+  const interval = customer.visit_interval_days ?? CLASS_INTERVAL_DAYS[customer.abc_class ?? ""];
+  if (!interval) return undefined;
+  if (!customer.last_visited_at) return null;
+  const dueAt = Date.parse(customer.last_visited_at) + interval * DAY_MS;
+  if (Number.isNaN(dueAt) || dueAt > now.getTime()) return undefined;
+  return Math.floor((now.getTime() - dueAt) / DAY_MS);
+}
+
+/**
+ * Does a customer match the search text (name, city or postal code, any case)?
+ * @param {{name?: string, city?: string, postal_code?: string}} customer
+ * @param {string} text
+ */
+export function matchesSearch(customer, text) {
+  const words = String(text ?? "").toLocaleLowerCase().split(/\s+/).filter(Boolean);
+  const haystack = [customer.name, customer.city, customer.postal_code].join(" ").toLocaleLowerCase();
+  return words.every((word) => haystack.includes(word));
+}
+
+/**
+ * The `limit` customers nearest to `here` (customers without coordinates left out).
+ * @template {{lat?: number|null, lon?: number|null}} C
+ * @param {C[]} customers
+ * @param {{lat: number, lon: number}} here
+ * @param {number} limit
+ * @returns {{customer: C, distance: number}[]}
+ */
+export function nearestRows(customers, here, limit) {
+  return customers
+    .filter((c) => c.lat != null && c.lon != null)
+    .map((customer) => ({ customer, distance: haversineMetres(here, customer) }))
+    .sort((a, b) => a.distance - b.distance)
+    .slice(0, limit);
+}
+
+/**
+ * A line's net value as an estimate on the device (the server prices with Decimal).
+ * @param {string|number} netPrice
+ * @param {string|number} quantity
+ */
+export function lineEstimate(netPrice, quantity) {
+  const value = Number(netPrice) * Number(quantity);
+  return Number.isFinite(value) ? Math.round(value * 100) / 100 : 0;
+}

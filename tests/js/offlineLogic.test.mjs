@@ -1,0 +1,40 @@
+// Pure helpers of the offline screens (fieldcrm/static/js/offlineLogic.js).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { dueDays, lineEstimate, matchesSearch, nearestRows } from "../../fieldcrm/static/js/offlineLogic.js";
+
+const NOW = new Date("2026-11-23T10:00:00Z");
+
+test("due: own interval first, else the class's; never visited is due", () => {
+  assert.equal(dueDays({ visit_interval_days: 7, last_visited_at: "2026-11-20T10:00:00Z" }, NOW), undefined);
+  assert.equal(dueDays({ visit_interval_days: 7, last_visited_at: "2026-11-16T10:00:00Z" }, NOW), 0);
+  assert.equal(dueDays({ abc_class: "A", last_visited_at: "2026-11-01T09:00:00Z" }, NOW), 8);
+  assert.equal(dueDays({ abc_class: "C", last_visited_at: "2026-11-01T09:00:00Z" }, NOW), undefined);
+  assert.equal(dueDays({ abc_class: "B", last_visited_at: null }, NOW), null);
+  assert.equal(dueDays({ abc_class: null, visit_interval_days: null }, NOW), undefined);
+});
+
+test("search matches every word in name, city or postal code, any case", () => {
+  const customer = { name: "Bäckerei Müller GmbH", city: "Hamburg", postal_code: "20095" };
+  assert.ok(matchesSearch(customer, ""));
+  assert.ok(matchesSearch(customer, "müller hamb"));
+  assert.ok(matchesSearch(customer, "2009"));
+  assert.ok(!matchesSearch(customer, "müller berlin"));
+});
+
+test("nearest: by distance, without the customers that have no position, at most the limit", () => {
+  const here = { lat: 53.5503, lon: 9.9925 };
+  const rows = nearestRows([
+    { id: "far", lat: 53.6, lon: 10.1 }, { id: "none", lat: null, lon: null },
+    { id: "near", lat: 53.551, lon: 9.993 }, { id: "mid", lat: 53.56, lon: 10.0 },
+  ], here, 2);
+  assert.deepEqual(rows.map((r) => r.customer.id), ["near", "mid"]);
+  assert.ok(rows[0].distance < rows[1].distance);
+});
+
+test("line estimate rounds to cents and survives bad input", () => {
+  assert.equal(lineEstimate("12.34", "3"), 37.02);
+  assert.equal(lineEstimate("0.10", "0.5"), 0.05);
+  assert.equal(lineEstimate("abc", "1"), 0);
+});
