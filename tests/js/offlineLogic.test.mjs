@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { dueDays, lineEstimate, matchesSearch, nearestRows } from "../../fieldcrm/static/js/offlineLogic.js";
+import { conflictText, dueDays, lineEstimate, matchesSearch, nearestRows } from "../../fieldcrm/static/js/offlineLogic.js";
 
 const NOW = new Date("2026-11-23T10:00:00Z");
 
@@ -37,4 +37,13 @@ test("line estimate rounds to cents and survives bad input", () => {
   assert.equal(lineEstimate("12.34", "3"), 37.02);
   assert.equal(lineEstimate("0.10", "0.5"), 0.05);
   assert.equal(lineEstimate("abc", "1"), 0);
+});
+
+test("conflict notices name the field and both values, by who won", () => {
+  const strings = { conflict: "{field}: yours “{yours}” lost to “{theirs}”", conflictKept: "{field}: yours “{yours}” kept over “{theirs}”" };
+  const labels = { phone: "Phone" };
+  assert.equal(conflictText({ field: "phone", yours: "1", theirs: "2", kept: "theirs" }, strings, labels),
+    "Phone: yours “1” lost to “2”");
+  assert.equal(conflictText({ field: "fax", yours: null, theirs: "2", kept: "yours" }, strings, labels),
+    "fax: yours “—” kept over “2”");
 });

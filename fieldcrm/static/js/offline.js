@@ -7,7 +7,7 @@
 import { getRow, listConflicts, listRejections, listRows, openDb } from "./db.js";
 import { formatDistance, haversineMetres } from "./geo.js";
 import { recordChange } from "./sync.js";
-import { dueDays, lineEstimate, matchesSearch, nearestRows } from "./offlineLogic.js";
+import { conflictText, dueDays, lineEstimate, matchesSearch, nearestRows } from "./offlineLogic.js";
 
 const NEAREST = 20;
 const ACTIVITY_LIMIT = 30;
@@ -20,6 +20,7 @@ const LABELS = {
   fields: JSON.parse(S.labels ?? "{}"), statuses: JSON.parse(S.statuses ?? "{}"),
   outcomes: JSON.parse(S.outcomes ?? "{}"), channels: JSON.parse(S.channels ?? "{}"),
 };
+const NOTICE_STRINGS = { ...(document.getElementById("sync-notices")?.dataset ?? {}) };
 const ACTIONS = { ...(document.getElementById("offline-action-labels")?.dataset ?? {}) };
 const locale = document.documentElement.lang || navigator.language || "en";
 const userId = document.getElementById("sync-status")?.dataset.userId ?? "";
@@ -180,8 +181,7 @@ async function customerScreen(customerId) {
     const p = document.createElement("p");
     p.className = "notice conflict";
     p.dataset.notice = "conflict";
-    p.textContent = fill(c.kept === "theirs" ? S.conflict : S.conflictKept,
-      { field: LABELS.fields[c.field] ?? c.field, yours: c.yours ?? "—", theirs: c.theirs ?? "—" });
+    p.textContent = conflictText(c, NOTICE_STRINGS, LABELS.fields);
     notices.append(p);
   }
   for (const r of rejections) {

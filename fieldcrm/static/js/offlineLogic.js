@@ -55,3 +55,16 @@ export function lineEstimate(netPrice, quantity) {
   const value = Number(netPrice) * Number(quantity);
   return Number.isFinite(value) ? Math.round(value * 100) / 100 : 0;
 }
+
+/**
+ * The notice of one sync conflict: which field, what the rep typed, what the server kept.
+ * @param {{field: string, yours: any, theirs: any, kept: "yours"|"theirs"}} conflict
+ * @param {{conflict: string, conflictKept: string}} strings  translated, with {field} {yours} {theirs}
+ * @param {Record<string, string>} labels  field labels
+ */
+export function conflictText(conflict, strings, labels) {
+  const values = { field: labels[conflict.field] ?? conflict.field,
+    yours: conflict.yours ?? "—", theirs: conflict.theirs ?? "—" };
+  const text = conflict.kept === "theirs" ? strings.conflict : strings.conflictKept;
+  return String(text ?? "").replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
+}

@@ -120,6 +120,10 @@ async function startLoggedIn() {
   askPersistentStorage().catch(quietly);
   const [{ startSync }, { startStatusLine }] = await Promise.all([import("./sync.js"), import("./status.js")]);
   startStatusLine(statusLine);
+  const notices = document.getElementById("sync-notices");
+  if (notices && !document.body.classList.contains("offline-shell")) {
+    import("./notices.js").then(({ startNotices }) => startNotices(notices)).catch(quietly);
+  }
   await startSync({ userId, sessionUrl: statusLine.dataset.sessionUrl });
   if ("serviceWorker" in navigator) cacheShell(userId).catch(quietly);
 }
