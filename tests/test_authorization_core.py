@@ -53,6 +53,8 @@ MATRIX = [
     ("customers.history", "GET", lambda w: f"/customers/{w.customer.id}/history", None, IN_SCOPE),
     ("customers.edit", "GET", lambda w: f"/customers/{w.customer.id}/edit", None, IN_SCOPE),
     ("customers.update", "POST", lambda w: f"/customers/{w.customer.id}/edit", customer_form, IN_SCOPE_WRITE),
+    ("customers.move_pin", "POST", lambda w: f"/customers/{w.customer.id}/location",
+     lambda w: {"lat": "53.56", "lon": "10.01"}, IN_SCOPE),
     ("customers.delete", "POST", lambda w: f"/customers/{w.customer.id}/delete", lambda w: {}, IN_SCOPE_WRITE),
     ("customers.new_contact", "GET", lambda w: f"/customers/{w.customer.id}/contacts/new", None, IN_SCOPE),
     ("customers.create_contact", "POST", lambda w: f"/customers/{w.customer.id}/contacts",

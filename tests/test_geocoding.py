@@ -386,3 +386,32 @@ def test_job_for_an_unknown_customer_does_nothing(app, db, hamburg):
     assert jobs.work(once=True) == 2
     assert [job.status for job in geocode_jobs(db)] == ["done", "done"]
     assert hamburg.requests == []
+
+
+def test_dragging_the_pin_sets_the_location_by_hand(client, world, db):
+    client.login("rep1@example.com")
+    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    assert 'id="customer-pin"' in page and f'/customers/{world.customer.id}/location' in page
+    response = client.form(f"/customers/{world.customer.id}/location", {"lat": "53.561234", "lon": "10.012345"})
+    assert response.status_code == 200
+    assert "Pin set by hand" in response.get_data(as_text=True)
+    customer = fresh(db, Customer, world.customer.id)
+    assert (customer.lat, customer.lon, customer.geocode_status) == (53.561234, 10.012345, "manual")
+    changed = db.session.scalars(sa.select(History.field).where(
+        History.customer_id == customer.id, History.kind == "change")).all()
+    assert {"lat", "lon"} <= set(changed)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == "geocode")) == 0
+
+
+@pytest.mark.parametrize(("lat", "lon", "message"), [
+    ("91", "10", "90"), ("nan", "10", ""), ("abc", "10", ""), ("", "10", "required"), ("53.5", "", "required"),
+])
+def test_a_bad_pin_position_changes_nothing(client, world, db, lat, lon, message):
+    before = (world.customer.lat, world.customer.lon, world.customer.version)
+    client.login("rep1@example.com")
+    response = client.form(f"/customers/{world.customer.id}/location", {"lat": lat, "lon": lon})
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert 'role="alert"' in text and message in text
+    customer = fresh(db, Customer, world.customer.id)
+    assert (customer.lat, customer.lon, customer.version) == before

@@ -121,6 +121,21 @@ def update_customer(user: User, customer: Customer, data: dict, *, form: bool = 
     return customer
 
 
+def pin_input(form) -> dict:
+    """Coordinates from a dragged pin, as numbers for update_customer (text stays text,
+    so the field rules name what is wrong); both are required."""
+    values = {}
+    for name in ("lat", "lon"):
+        text = (form.get(name) or "").strip()
+        try:
+            values[name] = float(text)
+        except ValueError:
+            values[name] = text or None
+    if values["lat"] is None or values["lon"] is None:
+        raise ValidationError({name: _l("This field is required.") for name in ("lat", "lon") if values[name] is None})
+    return values
+
+
 def _location(customer: Customer) -> tuple[str, tuple]:
     return geocoding.customer_address_key(customer), (customer.lat, customer.lon)
 

@@ -125,6 +125,21 @@ def update(customer_id):
     return redirect(url_for("customers.show", customer_id=customer.id), 303)
 
 
+@bp.post("/customers/<customer_id>/location")
+def move_pin(customer_id):
+    """The pin was dragged on the customer page: its coordinates are now set by hand."""
+    customer = customer_or_404(current_user, customer_id)
+    try:
+        operations.update_customer(current_user, customer, operations.pin_input(request.form))
+    except ValidationError as exc:
+        db.session.rollback()
+        customer = customer_or_404(current_user, customer_id)
+        message = "; ".join(str(m) for m in exc.errors.values())
+        return render_template("customers/_geocode_status.html", customer=customer, pin_error=message), 422
+    db.session.commit()
+    return render_template("customers/_geocode_status.html", customer=customer)
+
+
 @bp.post("/customers/<customer_id>/delete")
 def delete(customer_id):
     customer = customer_or_404(current_user, customer_id)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import expect
 
-from fieldcrm.models import User
+from fieldcrm.models import Customer, User
 
 JUNGFERNSTIEG = {"latitude": 53.5531, "longitude": 9.9925}
 HAFENCITY = {"latitude": 53.5413, "longitude": 10.0005}
@@ -310,3 +310,25 @@ def test_new_customer_here_opens_the_form_at_the_position(hamburg, new_page, liv
     expect(page.locator("#map-crosshair")).to_be_hidden()
     assert_fits_the_phone(page)
     page.screenshot(path=artifacts / "map_gps.png")
+
+
+def test_rep_drags_the_pin_to_correct_the_location(world, new_page, log_in, local_tiles, db, artifacts):
+    page = new_page()
+    log_in(page, "rep1@example.com")
+    page.goto(f"/customers/{world.customer.id}")
+    pin = page.locator("#customer-pin .leaflet-marker-icon")
+    expect(pin).to_be_visible()
+    expect(page.locator("#geocode-status")).not_to_contain_text("Pin set by hand")
+    box = pin.bounding_box()
+    start_x, start_y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 4
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    page.mouse.move(start_x + 30, start_y + 20, steps=5)
+    page.mouse.move(start_x + 60, start_y + 40, steps=5)
+    page.mouse.up()
+    expect(page.locator("#geocode-status")).to_contain_text("Pin set by hand")
+    page.screenshot(path=artifacts / "customer_pin_moved.png")
+    db.session.expire_all()
+    customer = db.session.get(Customer, world.customer.id)
+    assert customer.geocode_status == "manual"
+    assert customer.lat < 53.55 and customer.lon > 9.99  # dragged down and right
