@@ -51,8 +51,11 @@ messages: $(VENV)/.installed
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o fieldcrm/translations/messages.pot fieldcrm
 	$(VENV)/bin/pybabel update -i fieldcrm/translations/messages.pot -d fieldcrm/translations --no-fuzzy-matching
 
+# Every benchmark, each printing its figures next to its in-run baseline (docs/PERFORMANCE.md).
+# BENCHES=bench.sync make bench runs one; bench.nearby builds 1,000,000 customers (minutes).
+BENCHES ?= bench.list_detail bench.history_abc bench.imports bench.sync bench.nearby
 bench: setup
-	$(PY) -m bench.list_detail
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) -m $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules fieldcrm/static/vendor

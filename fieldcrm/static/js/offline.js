@@ -4,7 +4,7 @@
 // follow-ups and field edits. Every change goes through sync.js recordChange (row and
 // outbox in one transaction) and is sent when the network returns. Markup and translated
 // strings come from the server-rendered <template>s in pwa/_screens.html.
-import { getRow, listConflicts, listRejections, listRows, openDb } from "./db.js";
+import { getRow, listConflicts, listRejections, listRows, newId, openDb } from "./db.js";
 import { formatDistance, haversineMetres } from "./geo.js";
 import { recordChange } from "./sync.js";
 import { conflictText, dueDays, lineEstimate, matchesSearch, nearestRows } from "./offlineLogic.js";
@@ -211,7 +211,7 @@ async function customerScreen(customerId) {
   checkIn.addEventListener("click", async () => {
     checkIn.disabled = true;
     const here = await position();
-    await recordChange({ entity: "visit", entity_id: crypto.randomUUID(), fields: {
+    await recordChange({ entity: "visit", entity_id: newId(), fields: {
       customer_id: customerId, checked_in_at: new Date().toISOString(), ...(here ?? {}) } });
   });
   checkOut.addEventListener("submit", async (event) => {
@@ -228,7 +228,7 @@ async function customerScreen(customerId) {
     showError(noteForm, "body", body ? "" : S.required);
     if (!body) return;
     noteForm.reset();
-    await recordChange({ entity: "note", entity_id: crypto.randomUUID(), fields: {
+    await recordChange({ entity: "note", entity_id: newId(), fields: {
       customer_id: customerId, channel: noteForm.elements.channel.value, body,
       ...(current ? { visit_id: current.id } : {}) } });
   });
@@ -275,7 +275,7 @@ async function customerScreen(customerId) {
     if (!lines.length) return showError(orderForm, "lines", S.noLines);
     const ordered = lines.splice(0).map((line) => ({ product_id: line.product.id, quantity: line.quantity }));
     orderForm.reset();
-    await recordChange({ entity: "order", entity_id: crypto.randomUUID(), fields: {
+    await recordChange({ entity: "order", entity_id: newId(), fields: {
       customer_id: customerId, status: "submitted", ...(current ? { visit_id: current.id } : {}),
       lines: ordered } });
   });
@@ -304,7 +304,7 @@ async function customerScreen(customerId) {
     showError(followForm, "due_at", due && !Number.isNaN(due.getTime()) ? "" : S.required);
     if (!title || !due || Number.isNaN(due.getTime())) return;
     followForm.reset();
-    await recordChange({ entity: "followup", entity_id: crypto.randomUUID(), fields: {
+    await recordChange({ entity: "followup", entity_id: newId(), fields: {
       customer_id: customerId, title, due_at: due.toISOString(), assignee_id: userId } });
   });
 
