@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from fieldcrm.followups import operations as followups
 from fieldcrm.history import ACTIVITY_KINDS, record_activity
-from fieldcrm.models import History
+from fieldcrm.models import History, Territory
 from fieldcrm.visits import operations as visits
 
 HTMX = {"HX-Request": "true"}
@@ -154,3 +154,49 @@ def test_colleagues_see_the_same_history_and_others_see_none(client, make_client
     outsider = make_client()
     outsider.login("rep2@example.com")
     assert outsider.get(f"/customers/{world.customer.id}/history").status_code == 404
+
+
+def test_changes_show_labels_in_the_users_language_not_stored_values(client, world, db):
+    customer = world.customer
+    customer.status, customer.geocode_status = "prospect", "pending"
+    db.session.commit()
+    db.session.refresh(customer)  # history records the old value the session has loaded
+    customer.status, customer.geocode_status, customer.marketing_consent = "at_risk", "ok", True
+    customer.postal_code, customer.territory_id = "20097", world.south.id
+    db.session.commit()
+    db.session.add(History(customer_id=customer.id, user_id=world.rep.id, kind="conflict",
+                           entity="customer", entity_id=customer.id, field="status",
+                           old="lead", new="lost"))
+    far = visits.check_in(world.rep, customer, {"lat": 53.55, "lon": 9.99}, form=False)
+    visits.check_out(world.rep, far, {"outcome": "followup_agreed"}, form=False)
+    db.session.commit()
+    client.login("admin@example.com")
+
+    def timeline(language: str) -> str:
+        page = client.get(f"/customers/{customer.id}/history",
+                          headers={"Accept-Language": language}).get_data(as_text=True)
+        return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+    english = timeline("en")
+    for text in ("changed Status from “Prospect” to “At risk”",
+                 "changed Location from “Locating address…” to “Located from the address”",
+                 "changed Marketing consent from “No” to “Yes”",
+                 "changed Postal code from “20095” to “20097”",
+                 f"changed Territory from “{world.north.name}” to “{world.south.name}”",
+                 "conflict on Status: “Lead” was replaced by “Lost”",
+                 "checked out: Follow-up agreed"):
+        assert text in english, text
+    german = timeline("de")
+    for text in ("hat Status von „Interessent“ auf „Gefährdet“ geändert",
+                 "hat Standort von „Adresse wird gesucht …“ auf „Aus der Adresse ermittelt“ geändert",
+                 "hat Werbeeinwilligung von „Nein“ auf „Ja“ geändert",
+                 "hat PLZ von „20095“ auf „20097“ geändert",
+                 "Konflikt bei Status: „Lead“ wurde durch „Verloren“ ersetzt",
+                 "hat ausgecheckt: Wiedervorlage vereinbart"):
+        assert text in german, text
+    raw = ("prospect", "at_risk", "geocode_status", "pending", "postal_code", "territory_id",
+           "marketing_consent", "“true”", "“false”", "followup_agreed", "“lost”",
+           str(world.south.id))
+    for page in (english, german):
+        assert [value for value in raw if value in page] == []
+    assert db.session.get(Territory, world.south.id).name in english

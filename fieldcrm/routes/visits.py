@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import db, htmx
 from ..formatting import money, when
+from ..history import field_label, value_label
 from ..models import Customer, utcnow
 from ..scope import customer_or_404
 from ..validation import ValidationError
@@ -29,6 +30,8 @@ HISTORY_EVENT = "fieldcrm:history"
 
 bp.add_app_template_global(OUTCOME_LABELS, "OUTCOME_LABELS")
 bp.add_app_template_global(CHANNEL_LABELS, "CHANNEL_LABELS")
+bp.add_app_template_filter(field_label, "history_field")
+bp.add_app_template_filter(value_label, "history_value")
 
 
 @bp.before_request
@@ -148,7 +151,7 @@ def check_in(customer_id):
         # The panel now shows the open visit elsewhere and how to end it.
         return _visit_panel(customer_or_404(current_user, customer_id), status=409)
     db.session.commit()
-    return _visit_panel(customer, flash_text=_checked_in_text(visit))
+    return _visit_panel(customer, flash_text=_checked_in_text(visit), note_channel_oob=True)
 
 
 def _checked_in_text(visit) -> str:
@@ -179,7 +182,8 @@ def check_out(visit_id):
     text = _("Checked out after %(duration)s: %(outcome)s.",
              duration=duration_text(visit.checked_out_at - visit.checked_in_at),
              outcome=OUTCOME_LABELS[visit.outcome])
-    return _visit_panel(customer, flash_text=text, checked_out=visit, message=text)
+    return _visit_panel(customer, flash_text=text, checked_out=visit, message=text,
+                        note_channel_oob=True)
 
 
 def _panel_customer(default: Customer) -> Customer:
