@@ -336,3 +336,12 @@ def test_offline_order_is_priced_by_the_server_and_locked_once_submitted(rep_dev
     assert again["status"] == "rejected" and again["reason"] == "locked"
     rep_device.pull()
     assert rep_device.rows[("order", str(order_id))]["lines"][0]["quantity"] == "2"
+
+
+def test_rep_cannot_delete_a_territory_customer_they_do_not_own(rep_device, world, make_customer, db):
+    shared = make_customer(name="Gemeinsam GmbH", territory_id=world.north.id, owner_id=world.manager.id)
+    result = rep_device.push(rep_device.mutation("customer", shared.id, op="delete", base=shared.version))
+    assert (result["results"][0]["status"], result["results"][0]["reason"]) == ("rejected", "forbidden")
+    db.session.expire_all()
+    assert not db.session.get(Customer, shared.id).deleted
+    assert db.session.scalar(sa.select(SyncRejection.reason).where(SyncRejection.entity_id == shared.id)) == "forbidden"

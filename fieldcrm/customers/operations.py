@@ -152,6 +152,11 @@ def _note_location(customer: Customer, values: dict, *, before: tuple | None, fo
     geocoding.note_location_edit(customer, address_changed=changed, coordinates_given=given)
 
 
+def may_delete(user: User, customer: Customer) -> bool:
+    """Reps delete only the customers they own; managers and admins any in their scope."""
+    return user.role != "rep" or customer.owner_id == user.id
+
+
 def delete_customer(customer: Customer) -> None:
     """Tombstone the customer and its contacts (offline clients learn of it by pull)."""
     customer.deleted = True

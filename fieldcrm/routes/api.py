@@ -136,7 +136,7 @@ def update_customer(customer_id):
 @login_required
 def delete_customer(customer_id):
     customer = customer_or_404(current_user, customer_id)
-    if current_user.role == "rep" and customer.owner_id != current_user.id:
+    if not operations.may_delete(current_user, customer):
         abort(403)
     with transaction():
         operations.delete_customer(customer)

@@ -143,7 +143,7 @@ def move_pin(customer_id):
 @bp.post("/customers/<customer_id>/delete")
 def delete(customer_id):
     customer = customer_or_404(current_user, customer_id)
-    if current_user.role == "rep" and customer.owner_id != current_user.id:
+    if not operations.may_delete(current_user, customer):
         abort(403)
     operations.delete_customer(customer)
     db.session.commit()

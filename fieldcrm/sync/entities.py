@@ -37,6 +37,7 @@ from ..models import (
 )
 from ..scope import customer_scope, territory_ids_query
 from . import activities as act
+from .errors import Rejected
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ def _create_contact(user, fields, entity_id: uuid.UUID):
     return customer_ops.create_contact(user, fields, contact_id=entity_id)
 
 
+def _delete_customer(user: User, customer: Customer) -> None:
+    if not customer_ops.may_delete(user, customer):
+        raise Rejected("forbidden")
+    customer_ops.delete_customer(customer)
+
+
 def _territories(user: User) -> sa.ColumnElement[bool]:
     return sa.true() if user.role == "admin" else Territory.id.in_(territory_ids_query(user))
 
@@ -90,7 +97,7 @@ def _territories(user: User) -> sa.ColumnElement[bool]:
 ENTITIES: dict[str, Entity] = {
     "customer": Entity("customer", Customer, customer_json, customer_scope,
                        frozenset(customer_ops.CUSTOMER_FIELDS), create=_create_customer, update=customer_ops.update_customer,
-                       delete=lambda user, row: customer_ops.delete_customer(row)),
+                       delete=_delete_customer),
     "contact": Entity("contact", Contact, contact_json, _of_visible_customer(Contact),
                       frozenset(customer_ops.CONTACT_FIELDS), create=_create_contact, update=customer_ops.update_contact,
                       delete=lambda user, row: customer_ops.delete_contact(row)),
