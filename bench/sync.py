@@ -66,6 +66,7 @@ from flask.testing import FlaskClient
 from bench.imports import machine, server_version
 from bench.list_detail import (
     PASSWORD,
+    RESULTS,
     app_config,
     bulk_insert,
     drop_postgres,
@@ -518,10 +519,12 @@ def main(argv=None) -> int:
           f"{sizes.history_per_customer} history entries; push batches of {sizes.batch:,} "
           f"({', '.join(f'{share:.0%} {kind}' for kind, share in BATCH_MIX)})")
 
+    results = []
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
-            print(report(run("SQLite", url, sizes), sizes))
+            results.append(run("SQLite", url, sizes))
+            print(report(results[-1], sizes))
     if args.only != "sqlite":
         url = os.environ.get("BENCH_SYNC_DATABASE_URL", DEFAULT_POSTGRES_URL)
         problem = recreate_postgres(url)
@@ -529,10 +532,19 @@ def main(argv=None) -> int:
             print(f"PostgreSQL: skipped ({problem})")
         else:
             try:
-                print(report(run(f"PostgreSQL {server_version(url)}", url, sizes), sizes))
+                results.append(run(f"PostgreSQL {server_version(url)}", url, sizes))
+                print(report(results[-1], sizes))
             finally:
                 drop_postgres(url)
+    save("sync", {"machine": info, "sizes": vars(sizes), "results": results})
     return 0
+
+
+def save(name: str, data: dict) -> None:
+    """Keep the figures as JSON in bench/results/ (git-ignored), like the other benches."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(data, indent=2, default=str))
 
 
 def main_devices(args) -> int:
@@ -558,6 +570,7 @@ def main_devices(args) -> int:
             print(report_devices(f"PostgreSQL {server_version(url)}", result))
         finally:
             drop_postgres(url)
+    save("sync-devices", {"machine": info, "result": result})
     return 1 if result["errors"] or result["lost"] else 0
 
 
