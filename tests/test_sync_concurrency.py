@@ -1,13 +1,14 @@
 """Cursor under concurrency, on PostgreSQL and on SQLite.
 
-Writers in their own threads and sessions change customers and contacts through
-the app's real code paths (``fieldcrm.customers.operations`` and the sync push
-endpoint); one of them is slow: it takes its versions with a first write and
-keeps its transaction open until the pullers have synced twice more. Two
-devices meanwhile pull (small pages) over and over. Afterwards each device's
-copy equals the server's rows in the rep's scope, and no cursor ever passed a
-row that committed later with a smaller version (history entries, which never
-change, tell exactly what a cursor must already have delivered).
+Writers in their own threads and sessions create, change, delete and reassign
+customers and contacts through the app's real code paths
+(``fieldcrm.customers.operations`` and the sync push endpoint); one of them is
+slow: it takes its versions with a first write and keeps its transaction open
+until the pullers have synced twice more. Two devices meanwhile pull (small
+pages) over and over, applying upserts, deletes and revokes as the phone does.
+Afterwards each device's copy equals the server's rows in the rep's scope, and
+no cursor ever passed a row, tombstone or revoke that committed later with a
+smaller version.
 
 Waits are bounded and nothing is timed: the slow transaction waits for the
 pullers' progress, not for the clock.
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from support import Client
 
 from fieldcrm.customers import operations
-from fieldcrm.models import User
+from fieldcrm.models import Customer, User
 from fieldcrm.sync.entities import PULLED
 from fieldcrm.sync.pull import decode_cursor, scope_key
 
@@ -43,6 +44,7 @@ class Puller:
         self.id = str(uuid.uuid4())
         self.cursor = None
         self.rows: dict[tuple[str, str], int] = {}
+        self.parents: dict[tuple[str, str], str | None] = {}
         self.pages: list[tuple[str, list[dict]]] = []
         self.rounds = 0
         self.progress = threading.Condition()
@@ -55,12 +57,7 @@ class Puller:
             body = response.get_json()
             assert not body.get("reset"), "the scope never changes here"
             for change in body["changes"]:
-                key = (change["entity"], change["entity_id"])
-                if change["op"] == "upsert":
-                    if change["version"] >= self.rows.get(key, 0):
-                        self.rows[key] = change["version"]
-                else:
-                    self.rows.pop(key, None)
+                self.apply(change)
             self.cursor = body["cursor"]
             self.pages.append((body["cursor"], body["changes"]))
             if not body["has_more"]:
@@ -68,6 +65,20 @@ class Puller:
         with self.progress:
             self.rounds += 1
             self.progress.notify_all()
+
+    def apply(self, change: dict) -> None:
+        """As the phone does: never back to an older version; a revoke drops the customer
+        and every row under it."""
+        key = (change["entity"], change["entity_id"])
+        if change["op"] == "upsert":
+            if change["version"] >= self.rows.get(key, 0):
+                self.rows[key] = change["version"]
+                self.parents[key] = change["data"].get("customer_id")
+        elif change["op"] == "delete":
+            self.rows.pop(key, None)
+        else:
+            for other in [k for k in self.rows if k == key or self.parents.get(k) == key[1]]:
+                self.rows.pop(other, None)
 
     def wait_rounds(self, count: int, timeout: float) -> None:
         with self.progress:
@@ -94,20 +105,24 @@ def _in_thread(errors: list, work) -> threading.Thread:
     return thread
 
 
-def _scope_state(db, user: User) -> dict[tuple[str, str], int]:
-    """What a device of ``user`` must hold: every live row in scope and its version."""
+def _scope_state(db, user: User, *, deleted: bool = False) -> dict[tuple[str, str], int]:
+    """What a device of ``user`` must hold (every live row in scope and its version), or
+    with ``deleted`` the tombstones in scope."""
     state = {}
     for name, entity in PULLED.items():
+        if deleted and not hasattr(entity.model, "deleted"):
+            continue
         query = sa.select(entity.model.id, entity.model.version).where(entity.visible(user))
         if hasattr(entity.model, "deleted"):
-            query = query.where(~entity.model.deleted)
+            query = query.where(entity.model.deleted if deleted else ~entity.model.deleted)
         for row_id, version in db.session.execute(query):
             state[(name, str(row_id))] = version
     return state
 
 
 def test_concurrent_writers_and_a_slow_transaction_never_make_a_cursor_skip(app, db, world):
-    rep_id, customer_id = world.rep.id, world.customer.id
+    rep_id, customer_id, admin_id = world.rep.id, world.customer.id, world.admin.id
+    north, south, other_rep = str(world.north.id), str(world.south.id), str(world.other_rep.id)
     pullers = [Puller(app, "rep1@example.com") for _ in range(2)]
     for puller in pullers:
         puller.pull_until_done()
@@ -126,6 +141,23 @@ def test_concurrent_writers_and_a_slow_transaction_never_make_a_cursor_skip(app,
                 operations.update_customer(user, customer, {"phone": f"+49 40 {1000 + n}"})
                 db.session.commit()
                 fast_commits.release()
+
+    def admin_writer():
+        """Customers of the rep's territory, then some reassigned away (revoke), some deleted."""
+        with app.app_context():
+            admin = db.session.get(User, admin_id)
+            made = []
+            for n in range(10):
+                made.append(operations.create_customer(
+                    admin, _customer_fields(500 + n) | {"territory_id": north, "owner_id": str(rep_id)}))
+                db.session.commit()
+            for n, customer in enumerate(made):
+                if n % 3 == 0:
+                    operations.update_customer(admin, customer, {"territory_id": south,
+                                                                 "owner_id": other_rep})
+                elif n % 3 == 1:
+                    operations.delete_customer(customer)
+                db.session.commit()
 
     def push_writer():
         device = Client(app.test_client())
@@ -169,7 +201,8 @@ def test_concurrent_writers_and_a_slow_transaction_never_make_a_cursor_skip(app,
             puller.pull_until_done()
         puller.pull_until_done()
 
-    writers = [_in_thread(errors, work) for work in (operations_writer, push_writer, slow_writer)]
+    writers = [_in_thread(errors, work)
+               for work in (operations_writer, admin_writer, push_writer, slow_writer)]
     readers = [_in_thread(errors, lambda p=p: pull_loop(p)) for p in pullers]
     for thread in writers:
         thread.join(JOIN_S)
@@ -182,27 +215,37 @@ def test_concurrent_writers_and_a_slow_transaction_never_make_a_cursor_skip(app,
     db.session.expire_all()
     rep = db.session.get(User, rep_id)
     final = _scope_state(db, rep)
-    assert sum(1 for name, _ in final if name == "customer") == 1 + 25 + 12 + 2
+    tombstones = _scope_state(db, rep, deleted=True)
+    assert sum(1 for name, _ in final if name == "customer") == 1 + 25 + 12 + 2 + 3
+    assert sum(1 for name, _ in tombstones if name == "customer") == 3
+    revoked = {str(i) for i in db.session.scalars(
+        sa.select(Customer.id).where(Customer.territory_id == world.south.id,
+                                     Customer.name.like("Kunde 5%")))}
+    assert len(revoked) == 4
     scope = scope_key(rep)
     for puller in pullers:
-        _assert_no_skip(puller, final, decode_cursor, scope)
+        _assert_no_skip(puller, final, tombstones, decode_cursor, scope)
         assert puller.rows == final
+        assert {c["entity_id"] for _, changes in puller.pages for c in changes
+                if c["op"] == "revoke"} == revoked
     assert all(len(p.pages) > p.rounds for p in pullers), "some pull took several pages"
 
 
-def _assert_no_skip(puller: Puller, final: dict, decode, scope: str) -> None:
+def _assert_no_skip(puller: Puller, final: dict, tombstones: dict, decode, scope: str) -> None:
     """After each page, every row whose last version is at or below its cursor has arrived
-    in that version: a row that commits after the pull with a smaller version would not.
-
-    History entries never change, so this covers every version they were written with.
+    in that version (a tombstone as a delete): a row that commits after the pull with a
+    smaller version would not. History entries never change, so this covers every version
+    they were written with.
     """
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], tuple[int, str]] = {}
     for cursor, changes in puller.pages:
         for change in changes:
             key = (change["entity"], change["entity_id"])
-            seen[key] = max(seen.get(key, 0), change["version"])
+            if change["version"] >= seen.get(key, (0, ""))[0]:
+                seen[key] = (change["version"], change["op"])
         upto = decode(cursor, scope)
         assert upto is not None
-        for key, version in final.items():
-            if version <= upto:
-                assert seen.get(key) == version, (key, version, upto)
+        for expected, op in ((final, "upsert"), (tombstones, "delete")):
+            for key, version in expected.items():
+                if version <= upto:
+                    assert seen.get(key) == (version, op), (key, version, op, upto)
