@@ -6,14 +6,25 @@ row there fails test_matrix_covers_every_api_route.
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
 from fieldcrm.auth import create_api_token
-from fieldcrm.models import ApiToken, Contact, Customer, History, LoginAttempt, Product
+from fieldcrm.models import (
+    ApiToken,
+    Contact,
+    Customer,
+    Followup,
+    History,
+    LoginAttempt,
+    Note,
+    Order,
+    Product,
+    Visit,
+)
 
 API = "/api/v1"
 ROLES = ("anonymous", "rep", "other_rep", "manager", "admin")
@@ -36,7 +47,20 @@ def cast(world, make_product, db):
     world.product = make_product()
     world.tokens = {role: create_api_token(getattr(world, role), "test")[1]
                     for role in ROLES[1:]}
+    soon = datetime.now(UTC) + timedelta(days=2)
+    rep, customer = world.rep.id, world.customer.id
+    world.visit = Visit(customer_id=customer, user_id=rep, planned_at=soon)
+    world.note = Note(customer_id=customer, user_id=rep, channel="visit", body="Notiz")
+    world.order = Order(customer_id=customer, user_id=rep, status="draft")
+    world.followup = Followup(customer_id=customer, title="Anrufen", due_at=soon,
+                              assignee_id=rep, created_by_id=rep)
+    db.session.add_all([world.visit, world.note, world.order, world.followup])
+    db.session.commit()
     return world
+
+
+def _soon() -> str:
+    return (datetime.now(UTC) + timedelta(days=3)).isoformat()
 
 
 def as_role(cast, role):
@@ -493,6 +517,8 @@ IN_SCOPE = {"anonymous": 401, "rep": 200, "other_rep": 404, "manager": 200, "adm
 IN_SCOPE_DELETE = {"anonymous": 401, "rep": 204, "other_rep": 404, "manager": 204, "admin": 204}
 CREATE_IN_NORTH = {"anonymous": 401, "rep": 201, "other_rep": 422, "manager": 201, "admin": 201}
 ADMIN_ONLY = {"anonymous": 401, "rep": 403, "other_rep": 403, "manager": 403}
+# Only the rep who made a visit changes it (check-in and -out are theirs).
+OWN_VISIT = {"anonymous": 401, "rep": 200, "other_rep": 404, "manager": 403, "admin": 403}
 
 # (endpoint, method, path builder, body builder or None, expected status by role)
 MATRIX = [
@@ -528,6 +554,36 @@ MATRIX = [
      lambda w: {"name": "Umbenannt"}, ADMIN_ONLY | {"admin": 200}),
     ("api.delete_product", "DELETE", lambda w: f"{API}/products/{w.product.id}", None,
      ADMIN_ONLY | {"admin": 204}),
+    ("api.customer_history", "GET", lambda w: f"{API}/customers/{w.customer.id}/history", None,
+     IN_SCOPE),
+    ("api.list_visits", "GET", lambda w: f"{API}/visits", None, ANY_USER_200),
+    ("api.create_visit", "POST", lambda w: f"{API}/visits",
+     lambda w: {"customer_id": str(w.customer.id), "planned_at": _soon()}, CREATE_IN_NORTH),
+    ("api.get_visit", "GET", lambda w: f"{API}/visits/{w.visit.id}", None, IN_SCOPE),
+    ("api.update_visit", "PATCH", lambda w: f"{API}/visits/{w.visit.id}",
+     lambda w: {"planned_at": _soon()}, OWN_VISIT),
+    ("api.delete_visit", "DELETE", lambda w: f"{API}/visits/{w.visit.id}", None,
+     IN_SCOPE_DELETE),
+    ("api.list_notes", "GET", lambda w: f"{API}/notes", None, ANY_USER_200),
+    ("api.create_note", "POST", lambda w: f"{API}/notes",
+     lambda w: {"customer_id": str(w.customer.id), "body": "Neue Notiz"}, CREATE_IN_NORTH),
+    ("api.get_note", "GET", lambda w: f"{API}/notes/{w.note.id}", None, IN_SCOPE),
+    ("api.list_orders", "GET", lambda w: f"{API}/orders", None, ANY_USER_200),
+    ("api.create_order", "POST", lambda w: f"{API}/orders",
+     lambda w: {"customer_id": str(w.customer.id),
+                "lines": [{"product_id": str(w.product.id), "quantity": "2"}]}, CREATE_IN_NORTH),
+    ("api.get_order", "GET", lambda w: f"{API}/orders/{w.order.id}", None, IN_SCOPE),
+    ("api.update_order", "PATCH", lambda w: f"{API}/orders/{w.order.id}",
+     lambda w: {"lines": [{"product_id": str(w.product.id), "quantity": "1"}]}, IN_SCOPE),
+    ("api.list_followups", "GET", lambda w: f"{API}/followups", None, ANY_USER_200),
+    ("api.create_followup", "POST", lambda w: f"{API}/followups",
+     lambda w: {"customer_id": str(w.customer.id), "title": "Nachfassen", "due_at": _soon()},
+     CREATE_IN_NORTH),
+    ("api.get_followup", "GET", lambda w: f"{API}/followups/{w.followup.id}", None, IN_SCOPE),
+    ("api.update_followup", "PATCH", lambda w: f"{API}/followups/{w.followup.id}",
+     lambda w: {"title": "Zurückrufen"}, IN_SCOPE),
+    ("api.delete_followup", "DELETE", lambda w: f"{API}/followups/{w.followup.id}", None,
+     IN_SCOPE_DELETE),
 ]
 CASES = [pytest.param(endpoint, method, path, body, role, expected[role],
                       id=f"{endpoint}-{method}-{role}")

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -205,3 +206,65 @@ def test_sync_responses_match_the_document(client, world, document):
                    client.api("POST", f"{API}/sync/pull", json={"cursor": None, "client_id": device}))
     assert pulled["last_mutation_id"] == 1
     check(document, f"{API}/sync/rejections", "get", client.api("GET", f"{API}/sync/rejections"))
+
+
+def test_activity_and_history_responses_fit_the_documented_schemas(client, world, document,
+                                                                   make_product):
+    product = make_product()
+    token = create_api_token(world.rep, "docs")[1]
+    other_token = create_api_token(world.other_rep, "docs")[1]
+    customer = str(world.customer.id)
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+
+    def call(method, path, doc_path, as_token=token, **kwargs):
+        return check(document, f"{API}{doc_path}", method.lower(),
+                     client.api(method, f"{API}{path}", token=as_token, **kwargs))
+
+    bodies = {
+        "visits": {"customer_id": customer, "checked_in_at": soon, "lat": 53.5, "lon": 10.0},
+        "notes": {"customer_id": customer, "channel": "phone", "body": "Angerufen"},
+        "orders": {"customer_id": customer, "discount_pct": "2",
+                   "lines": [{"product_id": str(product.id), "quantity": "1.5",
+                              "unit_price": "0.01"}], "net_total": "0.01"},
+        "followups": {"customer_id": customer, "title": "Nachfassen", "due_at": soon},
+    }
+    patches = {"visits": {"checked_out_at": soon, "outcome": "no_decision"},
+               "orders": {"status": "submitted"}, "followups": {"done_at": soon}}
+    for plural, body in bodies.items():
+        item = f"/{plural}/{{{plural[:-1]}_id}}"
+        request_validator(document, f"{API}/{plural}", "post").validate(body)
+        created = call("POST", f"/{plural}", f"/{plural}", json=body)
+        assert created["id"]
+        call("POST", f"/{plural}", f"/{plural}", json={"customer_id": str(uuid.uuid4())})
+        call("POST", f"/{plural}", f"/{plural}", json={**body, "id": created["id"]})
+        call("POST", f"/{plural}", f"/{plural}", data="{", content_type="application/json")
+        call("GET", f"/{plural}/{created['id']}", item)
+        call("GET", f"/{plural}/{uuid.uuid4()}", item)
+        call("GET", f"/{plural}?customer_id={customer}&limit=1", f"/{plural}")
+        call("GET", f"/{plural}?limit=x", f"/{plural}")
+        if plural in patches:
+            request_validator(document, f"{API}{item}", "patch").validate(patches[plural])
+            call("PATCH", f"/{plural}/{created['id']}", item, json=patches[plural])
+            call("PATCH", f"/{plural}/{created['id']}", item, json={"colour": "red"})
+            call("PATCH", f"/{plural}/{created['id']}", item, as_token=other_token,
+                 json=patches[plural])
+        else:
+            assert "patch" not in document["paths"][f"{API}{item}"]
+
+    order = call("GET", "/orders", "/orders")["items"][0]["id"]
+    locked = call("PATCH", f"/orders/{order}", "/orders/{order_id}", json={"discount_pct": "1"})
+    assert locked["error"]["code"] == "order_locked"
+    started = call("GET", "/visits", "/visits")["items"][0]["id"]
+    assert call("DELETE", f"/visits/{started}", "/visits/{visit_id}")["error"]["code"] == "conflict"
+    planned = call("POST", "/visits", "/visits", json={"customer_id": customer, "planned_at": soon})
+    call("DELETE", f"/visits/{planned['id']}", "/visits/{visit_id}")
+    followup = call("GET", "/followups", "/followups")["items"][0]["id"]
+    call("DELETE", f"/followups/{followup}", "/followups/{followup_id}")
+    call("DELETE", f"/followups/{followup}", "/followups/{followup_id}")
+
+    history = "/customers/{customer_id}/history"
+    page = call("GET", f"/customers/{customer}/history?limit=2", history)
+    assert page["next"] and page["items"]
+    check(document, f"{API}{history}", "get", client.api("GET", page["next"], token=token))
+    call("GET", f"/customers/{customer}/history?cursor=x", history)
+    call("GET", f"/customers/{customer}/history", history, as_token=other_token)

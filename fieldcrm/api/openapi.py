@@ -13,12 +13,23 @@ from flask import Flask
 from ..admin.operations import PRODUCT_FIELDS as PRODUCT_INPUT
 from ..customers.operations import CONTACT_FIELDS as CONTACT_INPUT
 from ..customers.operations import CUSTOMER_FIELDS as CUSTOMER_INPUT
-from ..models import GEOCODE_STATUSES
+from ..followups.operations import FOLLOWUP_FIELDS as FOLLOWUP_INPUT
+from ..models import GEOCODE_STATUSES, NOTE_CHANNELS, VISIT_OUTCOMES
+from ..orders import operations as orders
 from ..sync import openapi as sync_openapi
+from ..sync.entities import ENTITIES
 from ..validation import Field
+from ..visits.operations import CHECKIN_FIELDS
+from ..visits.operations import NOTE_FIELDS as NOTE_INPUT
 from .protocol import PAGE_PARAMS, TOKEN_REQUEST
-from .queries import CONTACT_FILTERS, CUSTOMER_FILTERS, PRODUCT_FILTERS
-from .serialize import CONTACT_FIELDS, CUSTOMER_FIELDS, PRODUCT_FIELDS
+from .queries import (
+    ACTIVITY_FILTERS,
+    ACTIVITY_PLURALS,
+    CONTACT_FILTERS,
+    CUSTOMER_FILTERS,
+    PRODUCT_FILTERS,
+)
+from .serialize import CONTACT_FIELDS, CUSTOMER_FIELDS, HISTORY_ITEM_FIELDS, PRODUCT_FIELDS
 
 PREFIX = "/api/v1"
 JSON = "application/json"
@@ -142,7 +153,9 @@ ERROR_RESPONSES = {
     401: ("Unauthorized", "Not logged in and no valid bearer token."),
     403: ("Forbidden", "Logged in, but this role may not do this."),
     404: ("NotFound", "No such record in the caller's scope."),
-    409: ("Conflict", "The id (or another unique value) is taken already."),
+    409: ("Conflict", "The id (or another unique value) is taken already, or the record's "
+                      "state does not allow the change (order_locked: the order was "
+                      "submitted; conflict: e.g. a visit that has started)."),
     415: ("UnsupportedMediaType", "The body is not sent as application/json."),
     422: ("ValidationFailed", "Some fields or parameters are not valid; see error.fields."),
     429: ("TooManyRequests", "Too many failed logins; see Retry-After."),
@@ -213,6 +226,166 @@ def _resource_paths(plural: str, name: str, filters: Mapping[str, Field],
     }
 
 
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+MONEY = {"type": "string", "pattern": DECIMAL_PATTERN}
+ORDER_STATUSES = orders.STATUS_FIELD["status"].choices
+IGNORED = {"description": "Computed by the server; a value sent is ignored."}
+
+# What the activity resources accept, as the sync layer's operations validate it.
+VISIT_INPUT = {
+    "customer_id": Field("uuid", required=True),
+    "planned_at": Field("datetime"),
+    "checked_in_at": Field("datetime"),
+    "checked_out_at": Field("datetime"),
+    **CHECKIN_FIELDS,
+    "outcome": Field("choice", choices=VISIT_OUTCOMES),
+}
+ACTIVITY_INPUT = {
+    "visit": VISIT_INPUT,
+    "note": NOTE_INPUT,
+    "followup": {**FOLLOWUP_INPUT, "done_at": Field("datetime")},
+    "order": orders.ORDER_FIELDS,
+}
+ACTIVITY_OUTPUT = {
+    "visit": {
+        "customer_id": UUID, "user_id": UUID, "planned_at": _nullable(TIME),
+        "checked_in_at": _nullable(TIME), "checked_out_at": _nullable(TIME),
+        "lat": {"type": ["number", "null"]}, "lon": {"type": ["number", "null"]},
+        "distance_m": {"type": ["number", "null"],
+                       "description": "From the customer's address at check-in."},
+        "far_away": {"type": "boolean"}, "outcome": {"enum": [*VISIT_OUTCOMES, None]},
+    },
+    "note": {"customer_id": UUID, "visit_id": _nullable(UUID), "user_id": UUID,
+             "channel": {"enum": list(NOTE_CHANNELS)}, "body": {"type": "string"}},
+    "followup": {"customer_id": UUID, "title": {"type": "string"}, "due_at": TIME,
+                 "done_at": _nullable(TIME), "assignee_id": UUID},
+    "order": {
+        "customer_id": UUID, "user_id": UUID, "visit_id": _nullable(UUID),
+        "status": {"enum": list(ORDER_STATUSES)}, "discount_pct": MONEY, "net_total": MONEY,
+        "vat_total": MONEY, "gross_total": MONEY, "submitted_at": _nullable(TIME),
+        "lines": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"product_id": UUID,
+                           "quantity": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+                           "discount_pct": MONEY, "unit_price": MONEY, "vat_rate": MONEY,
+                           "net": MONEY, "vat": MONEY},
+            "required": ["product_id", "quantity", "discount_pct", "unit_price", "vat_rate",
+                         "net", "vat"],
+            "additionalProperties": False,
+        }},
+    },
+}
+ACTIVITY_DESCRIPTIONS = {
+    "visit": "A rep's visit at a customer: planned, checked in, checked out with an outcome. "
+             "Create with planned_at or checked_in_at; PATCH checked_out_at with outcome to "
+             "check out; DELETE cancels a visit that has not started.",
+    "note": "A note on a customer, optionally of one of its visits; it cannot be changed.",
+    "followup": "A task on a customer with a due time; done_at marks it done.",
+    "order": "An order priced by the server from the catalogue. PATCH {\"status\": "
+             "\"submitted\"} submits it; from then on it cannot be changed (409 order_locked); "
+             "it is cancelled with {\"status\": \"cancelled\"}, never deleted.",
+}
+
+
+def _order_lines_input() -> dict:
+    line = {name: input_schema(field) for name, field in orders.LINE_FIELDS.items()}
+    line["quantity"] = {"type": ["string", "number"],
+                        "description": "More than 0, at most three decimal places; best sent "
+                                       "as a string."}
+    line |= dict.fromkeys(("unit_price", "vat_rate", "net", "vat"), IGNORED)
+    return {"type": "array", "maxItems": orders.MAX_LINES, "items": {
+        "type": "object", "properties": line,
+        "required": [name for name, field in orders.LINE_FIELDS.items() if field.required],
+        "additionalProperties": False}}
+
+
+def _activity_schemas(entity: str) -> dict:
+    """Component schemas of one activity resource (visit, note, order, followup)."""
+    name = entity.capitalize()
+    spec = ACTIVITY_INPUT[entity]
+    schemas = _resource_schemas(name, {}, (), ACTIVITY_DESCRIPTIONS[entity],
+                                read_only=ACTIVITY_OUTPUT[entity])
+    writable = {field: input_schema(spec[field]) for field in spec}
+    if entity == "order":
+        writable |= {"lines": _order_lines_input()}
+        writable |= dict.fromkeys(("net_total", "vat_total", "gross_total"), IGNORED)
+    schemas[f"{name}Create"]["properties"] = {**schemas[f"{name}Create"]["properties"],
+                                              **writable}
+    schemas[f"{name}Create"]["required"] = [field for field, value in spec.items()
+                                            if value.required]
+    schemas[f"{name}Patch"]["properties"] = {
+        field: schema for field, schema in writable.items() if field != "customer_id"}
+    if entity == "order":
+        schemas[f"{name}Patch"]["properties"]["status"] = input_schema(
+            orders.STATUS_FIELD["status"])
+    if ENTITIES[entity].update is None:
+        del schemas[f"{name}Patch"]
+    return schemas
+
+
+HISTORY_SCHEMAS = {
+    "HistoryItem": {
+        "type": "object",
+        "description": "One entry of a customer's shared history. kind is change or conflict "
+                       "(a field of the customer or a contact: field, old, new; a conflict's "
+                       "new is the value that lost) or visit, note, order, followup (ref_id "
+                       "is that record, field what happened to it, new its summary).",
+        "properties": {"at": TIME, "user_id": _nullable(UUID), "kind": {"type": "string"},
+                       "field": {"type": ["string", "null"]}, "old": {"type": ["string", "null"]},
+                       "new": {"type": ["string", "null"]}, "ref_id": _nullable(UUID)},
+        "required": list(HISTORY_ITEM_FIELDS),
+        "additionalProperties": False,
+    },
+    "HistoryPage": {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": _ref("HistoryItem")},
+                       "next": {"type": ["string", "null"],
+                                "description": "Path and query of the next (older) page; "
+                                               "null on the last."}},
+        "required": ["items", "next"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _activity_paths(entity: str, plural: str, *, page_size: int, max_page: int) -> dict:
+    """The operations of an activity resource: those its sync entity can do."""
+    name = entity.capitalize()
+    paths = _resource_paths(plural, name, ACTIVITY_FILTERS,
+                            {"customer_id": f"Only the {plural} of this customer."},
+                            write_403=False, delete_403=True, page_size=page_size,
+                            max_page=max_page)
+    collection, item = paths.values()
+    collection["get"]["summary"] = (f"{name}s at customers in the caller's scope, newest "
+                                    "first, one page at a time")
+    if ENTITIES[entity].update is None:
+        del item["patch"]
+    else:
+        item["patch"]["responses"] |= _errors(403)
+    if ENTITIES[entity].delete is None:
+        del item["delete"]
+    else:
+        item["delete"]["responses"] |= _errors(409)
+    return paths
+
+
+def _history_path(page_size: int, max_page: int) -> dict:
+    return {f"{PREFIX}/customers/{{customer_id}}/history": {
+        "parameters": [_id_parameter("customer_id")],
+        "get": {
+            "operationId": "customer_history", "tags": ["customers"],
+            "summary": "The customer's shared history, newest first, one page at a time",
+            "parameters": _parameters(PAGE_PARAMS, {
+                "limit": f"Page size, default {page_size}; values above {max_page} are "
+                         "reduced to it.",
+                "cursor": "Opaque; taken from the previous page's next link."}),
+            "responses": {"200": _json("HistoryPage", "One page of history entries")}
+            | _errors(401, 404, 422),
+        },
+    }}
+
+
 def openapi_document(app: Flask) -> dict:
     """The OpenAPI 3.1 document of every route under /api/v1."""
     paging = {"page_size": app.config["PAGE_SIZE"], "max_page": app.config["API_MAX_PAGE_SIZE"]}
@@ -256,6 +429,9 @@ def openapi_document(app: Flask) -> dict:
         **_resource_schemas("Contact", CONTACT_INPUT, CONTACT_FIELDS, "A person at a customer."),
         **_resource_schemas("Product", PRODUCT_INPUT, PRODUCT_FIELDS,
                             "A catalogue item; net price in EUR, VAT rate in percent."),
+        **{key: value for entity in ACTIVITY_INPUT for key, value in
+           _activity_schemas(entity).items()},
+        **HISTORY_SCHEMAS,
         **sync_openapi.SCHEMAS,
     }
     paths = {
@@ -296,6 +472,9 @@ def openapi_document(app: Flask) -> dict:
             "products", "Product", PRODUCT_FILTERS,
             {"active": "Only active (true) or only inactive (false) items; both if absent."},
             write_403=True, delete_403=True, **paging),
+        **_history_path(**paging),
+        **{key: value for entity, plural in ACTIVITY_PLURALS.items()
+           for key, value in _activity_paths(entity, plural, **paging).items()},
         **sync_openapi.paths(PREFIX, _json, _errors),
     }
     return {

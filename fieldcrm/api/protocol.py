@@ -16,6 +16,7 @@ from werkzeug.exceptions import BadRequest
 
 from ..customers.queries import decode_cursor
 from ..extensions import db
+from ..sync.errors import Rejected
 from ..validation import Field, Invalid, ValidationError, clean
 
 
@@ -73,6 +74,31 @@ def transaction() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+# How a sync-layer refusal (fieldcrm.sync.errors.Rejected) answers: status and error code.
+REJECTIONS = {
+    "not_found": (404, "not_found"),
+    "deleted": (404, "not_found"),
+    "forbidden": (403, "forbidden"),
+    "conflict": (409, "conflict"),
+    "locked": (409, "order_locked"),
+}
+
+
+@contextmanager
+def applying() -> Iterator[None]:
+    """``transaction()`` for writes through the sync layer's entity functions: a Rejected
+    outcome rolls everything back and answers 404, 403 or 409 with the operation's message."""
+    try:
+        with transaction():
+            yield
+    except Rejected as exc:
+        status, code = REJECTIONS.get(exc.reason, (409, "conflict"))
+        message = exc.details.get("message")
+        if message is None:
+            abort(status)
+        raise ApiError(status, message, code=code) from None
 
 
 # POST /auth/tokens: the login form's fields plus what the token is for.

@@ -1,10 +1,12 @@
-"""The API's list reads of contacts and products, paged like the customer list.
+"""The API's list reads of contacts, products and activities, paged like the customer list.
 
-Keyset paging on (name, id) with the cursors of fieldcrm.customers.queries, so
-every page costs the same and a row inserted meanwhile is neither lost nor repeated.
+Keyset paging on (name, id) — activities on (created_at, id), newest first — with
+the cursors of fieldcrm.customers.queries, so every page costs the same and a row
+inserted meanwhile is neither lost nor repeated.
 """
 
 import uuid
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -25,6 +27,9 @@ CUSTOMER_FILTERS = {
 }
 CONTACT_FILTERS = {"customer_id": Field("uuid")}
 PRODUCT_FILTERS = {"active": Field("choice", choices=("true", "false"))}
+ACTIVITY_FILTERS = {"customer_id": Field("uuid")}
+# The sync entities the API serves as activity resources, and their paths.
+ACTIVITY_PLURALS = {"visit": "visits", "note": "notes", "order": "orders", "followup": "followups"}
 
 
 def _by_name_page(query: sa.Select, model, after: str | None, limit: int) -> tuple[list, str | None]:
@@ -55,3 +60,35 @@ def product_page(*, active: bool | None = None, after: str | None = None,
     if active is not None:
         query = query.where(Product.active == active)
     return _by_name_page(query, Product, after, limit)
+
+
+def _live_activities(user: User, entity) -> sa.Select:
+    """The live rows of a sync ``entity`` (visit, note, order, followup) at live customers
+    ``user`` may see: the sync layer's own visibility rule."""
+    model = entity.model
+    return (sa.select(model).join(Customer, model.customer_id == Customer.id)
+            .where(~model.deleted, ~Customer.deleted, entity.visible(user)))
+
+
+def activity_or_none(user: User, entity, row_id: uuid.UUID):
+    """The live row of ``entity`` with this id if ``user`` may see it, else None."""
+    return db.session.scalar(_live_activities(user, entity).where(entity.model.id == row_id))
+
+
+def activity_page(user: User, entity, *, customer_id: uuid.UUID | None = None,
+                  after: str | None = None, limit: int = 20) -> tuple[list, str | None]:
+    """One page of ``entity``'s live rows in ``user``'s scope, newest first, optionally of
+    one customer, and the next page's cursor."""
+    model = entity.model
+    query = _live_activities(user, entity)
+    if customer_id is not None:
+        query = query.where(model.customer_id == customer_id)
+    position = _keyset(after, datetime.fromisoformat)
+    if position:
+        query = query.where(sa.tuple_(model.created_at, model.id) < position)
+    rows = list(db.session.scalars(
+        query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.created_at.isoformat(), last.id)

@@ -84,3 +84,11 @@ def order_json(order) -> dict:
                       "net": json_value(line.net), "vat": json_value(line.vat)}
                      for line in order.lines]
     return body
+
+
+HISTORY_ITEM_FIELDS = ("at", "user_id", "kind", "field", "old", "new", "ref_id")
+
+
+def history_item_json(entry) -> dict:
+    """One entry of a customer's shared history; optional parts are null when absent."""
+    return {name: json_value(getattr(entry, name)) for name in HISTORY_ITEM_FIELDS}

@@ -5,6 +5,8 @@ the row's representation. Callers authenticate with the session cookie (plus
 the X-CSRFToken header for writes) or with ``Authorization: Bearer <token>``.
 """
 
+import uuid
+
 from flask import Blueprint, abort, current_app, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
@@ -15,6 +17,7 @@ from ..api.openapi import openapi_document
 from ..api.protocol import (
     TOKEN_REQUEST,
     ApiError,
+    applying,
     json_body,
     list_args,
     page,
@@ -22,13 +25,17 @@ from ..api.protocol import (
     transaction,
 )
 from ..api.queries import (
+    ACTIVITY_FILTERS,
+    ACTIVITY_PLURALS,
     CONTACT_FILTERS,
     CUSTOMER_FILTERS,
     PRODUCT_FILTERS,
+    activity_or_none,
+    activity_page,
     contact_page,
     product_page,
 )
-from ..api.serialize import contact_json, customer_json, product_json
+from ..api.serialize import contact_json, customer_json, history_item_json, product_json
 from ..auth import (
     authenticate,
     clear_login_failures,
@@ -38,12 +45,13 @@ from ..auth import (
     revoke_api_token,
 )
 from ..customers import operations
-from ..customers.queries import CustomerFilter, customer_page
+from ..customers.queries import CustomerFilter, customer_page, history_page
 from ..errors import api_error
 from ..extensions import csrf, db
 from ..models import Contact, Customer, Product, utcnow
 from ..scope import contact_or_404, customer_or_404, parse_uuid_or_404
-from ..validation import clean
+from ..sync.entities import ENTITIES, Entity
+from ..validation import ValidationError, clean
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -141,6 +149,15 @@ def delete_customer(customer_id):
     with transaction():
         operations.delete_customer(customer)
     return "", 204
+
+
+@bp.get("/customers/<customer_id>/history")
+@login_required
+def customer_history(customer_id):
+    customer = customer_or_404(current_user, customer_id)
+    args = list_args({})
+    rows, next_cursor = history_page(customer, after=args["cursor"], limit=args["limit"])
+    return page(rows, history_item_json, next_cursor, args)
 
 
 @bp.get("/contacts")
@@ -245,3 +262,97 @@ def delete_product(product_id):
     with transaction():
         catalogue.delete_product(product)
     return "", 204
+
+
+# Visits, notes, orders and follow-ups: one set of views over the sync layer's entity
+# table (fieldcrm.sync.entities), so the API writes exactly as a syncing device does.
+# PATCH and DELETE exist only where the entity has an update or delete operation
+# (notes have neither; orders are cancelled with PATCH {"status": "cancelled"}).
+
+# Server-computed: a client may send them back (e.g. a fetched order), they are ignored.
+ORDER_PRICES = ("net_total", "vat_total", "gross_total")
+LINE_PRICES = ("unit_price", "vat_rate", "net", "vat")
+
+
+def _activity_or_404(entity: Entity, ids: dict):
+    (row_id,) = ids.values()
+    row = activity_or_none(current_user, entity, parse_uuid_or_404(row_id))
+    if row is None:
+        abort(404)
+    return row
+
+
+def _without_prices(body: dict) -> dict:
+    body = {name: value for name, value in body.items() if name not in ORDER_PRICES}
+    if isinstance(body.get("lines"), list):
+        body["lines"] = [{k: v for k, v in line.items() if k not in LINE_PRICES}
+                         if isinstance(line, dict) else line for line in body["lines"]]
+    return body
+
+
+def _writable(entity: Entity, body: dict) -> dict:
+    """The body's fields for ``entity``'s operations; 422 for a field it does not have."""
+    if entity.name == "order":
+        body = _without_prices(body)
+    unknown = sorted(set(body) - entity.fields)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, _("Unknown field.")))
+    return body
+
+
+def list_activities(entity: str):
+    kind = ENTITIES[entity]
+    args = list_args(ACTIVITY_FILTERS)
+    rows, next_cursor = activity_page(current_user, kind, customer_id=args["customer_id"],
+                                      after=args["cursor"], limit=args["limit"])
+    return page(rows, kind.serialize, next_cursor, args)
+
+
+def create_activity(entity: str):
+    kind = ENTITIES[entity]
+    body = json_body()
+    row_id = take_client_id(body, kind.model) or uuid.uuid4()
+    fields = _writable(kind, body)
+    with applying():
+        row = kind.create(current_user, fields, row_id)
+    return _created(kind.serialize(row), f".get_{entity}", **{f"{entity}_id": row.id})
+
+
+def get_activity(entity: str, **ids):
+    kind = ENTITIES[entity]
+    return kind.serialize(_activity_or_404(kind, ids))
+
+
+def update_activity(entity: str, **ids):
+    kind = ENTITIES[entity]
+    row = _activity_or_404(kind, ids)
+    fields = _writable(kind, json_body())
+    with applying():
+        kind.update(current_user, row, fields)
+    return kind.serialize(row)
+
+
+def delete_activity(entity: str, **ids):
+    kind = ENTITIES[entity]
+    row = _activity_or_404(kind, ids)
+    with applying():
+        kind.delete(current_user, row)
+    return "", 204
+
+
+def _register_activities() -> None:
+    for entity, plural in ACTIVITY_PLURALS.items():
+        kind, item = ENTITIES[entity], f"/{plural}/<{entity}_id>"
+        views = [(f"/{plural}", "GET", f"list_{plural}", list_activities),
+                 (f"/{plural}", "POST", f"create_{entity}", create_activity),
+                 (item, "GET", f"get_{entity}", get_activity)]
+        if kind.update is not None:
+            views.append((item, "PATCH", f"update_{entity}", update_activity))
+        if kind.delete is not None:
+            views.append((item, "DELETE", f"delete_{entity}", delete_activity))
+        for rule, method, endpoint, view in views:
+            bp.add_url_rule(rule, endpoint, login_required(view), methods=[method],
+                            defaults={"entity": entity})
+
+
+_register_activities()
