@@ -101,9 +101,15 @@ def test_note_create_get_list(rep, team):
     listed = rep("GET", f"/notes?customer_id={team.customer.id}").json
     assert [n["id"] for n in listed["items"]] == [note["id"]]
     assert rep("GET", f"/notes?customer_id={team.other_customer.id}").json["items"] == []
-    # The sync layer has no operation to change or delete a note: no such route.
-    assert rep("PATCH", f"/notes/{note['id']}", {"body": "x"}).status_code == 405
-    assert rep("DELETE", f"/notes/{note['id']}").status_code == 405
+    # The author corrects the text; the customer stays; a colleague rep may not change it.
+    corrected = rep("PATCH", f"/notes/{note['id']}", {"body": "Rückruf am Montag."})
+    assert corrected.status_code == 200 and corrected.json["body"] == "Rückruf am Montag."
+    assert corrected.json["version"] > note["version"]
+    moved = rep("PATCH", f"/notes/{note['id']}", {"customer_id": str(team.other_customer.id)})
+    assert moved.status_code == 422 and "customer_id" in moved.json["error"]["fields"]
+    assert rep("PATCH", f"/notes/{note['id']}", {"body": ""}).status_code == 422
+    assert rep("DELETE", f"/notes/{note['id']}").status_code == 204
+    assert rep("GET", f"/notes/{note['id']}").status_code == 404
 
 
 def test_order_is_priced_by_the_server_and_final_once_submitted(rep, team, db):

@@ -228,7 +228,7 @@ def test_activity_and_history_responses_fit_the_documented_schemas(client, world
                               "unit_price": "0.01"}], "net_total": "0.01"},
         "followups": {"customer_id": customer, "title": "Nachfassen", "due_at": soon},
     }
-    patches = {"visits": {"checked_out_at": soon, "outcome": "no_decision"},
+    patches = {"visits": {"checked_out_at": soon, "outcome": "no_decision"}, "notes": {"channel": "email"},
                "orders": {"status": "submitted"}, "followups": {"done_at": soon}}
     for plural, body in bodies.items():
         item = f"/{plural}/{{{plural[:-1]}_id}}"

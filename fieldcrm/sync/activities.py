@@ -59,7 +59,7 @@ def _conflicts_become_rejections(fn):
             raise Rejected("conflict", {"message": str(exc.message)}) from None
         except order_ops.OrderLocked as exc:
             raise Rejected("locked", {"message": str(exc.message)}) from None
-        except order_ops.OrderForbidden as exc:
+        except (order_ops.OrderForbidden, visit_ops.NoteForbidden) as exc:
             raise Rejected("forbidden", {"message": str(exc.message)}) from None
     return wrapper
 
@@ -103,6 +103,16 @@ def delete_visit(user: User, visit: Visit) -> None:
 
 def create_note(user: User, fields: dict, entity_id: uuid.UUID):
     return visit_ops.create_note(user, fields, note_id=entity_id)
+
+
+@_conflicts_become_rejections
+def update_note(user: User, note, fields: dict):
+    return visit_ops.update_note(user, note, fields)
+
+
+@_conflicts_become_rejections
+def delete_note(user: User, note) -> None:
+    visit_ops.delete_note(user, note)
 
 
 def create_followup(user: User, fields: dict, entity_id: uuid.UUID):

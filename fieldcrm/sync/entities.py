@@ -106,7 +106,7 @@ ENTITIES: dict[str, Entity] = {
     "visit": Entity("visit", Visit, visit_json, _of_visible_customer(Visit), act.VISIT_FIELDS,
                     create=act.create_visit, update=act.update_visit, delete=act.delete_visit),
     "note": Entity("note", Note, note_json, _of_visible_customer(Note), act.NOTE_FIELDS,
-                   create=act.create_note),
+                   create=act.create_note, update=act.update_note, delete=act.delete_note),
     "followup": Entity("followup", Followup, followup_json, _of_visible_customer(Followup),
                        act.FOLLOWUP_FIELDS, create=act.create_followup,
                        update=act.update_followup, delete=act.delete_followup),

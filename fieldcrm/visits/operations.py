@@ -44,6 +44,14 @@ NOTE_FIELDS = {
 }
 
 
+class NoteForbidden(Exception):
+    """The user sees the note but may not change it."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
 class VisitConflict(Exception):
     """The visit is not in a state that allows this; ``visit`` is the one in the way."""
 
@@ -224,3 +232,34 @@ def create_note(user: User, data: dict, *, form: bool = False,
                     summary=first_line(note.body))
     db.session.flush()
     return note
+
+
+NOTE_EDIT_FIELDS = {name: NOTE_FIELDS[name] for name in ("channel", "body")}
+
+
+def _require_note_change(user: User, note: Note) -> None:
+    # Notes are the author's words: a colleague adds a note instead; managers may tidy up.
+    if note.user_id != user.id and user.role not in ("manager", "admin"):
+        raise NoteForbidden(_l("Only the author of this note or a manager can change it."))
+
+
+def update_note(user: User, note: Note, data: dict, *, form: bool = False) -> Note:
+    """Correct a note's text or channel; the customer and visit it belongs to stay."""
+    _require_note_change(user, note)
+    fixed = {"customer_id", "visit_id"} & set(data)
+    if fixed:
+        raise ValidationError(dict.fromkeys(sorted(fixed), _l("This cannot be changed.")))
+    values = clean(NOTE_EDIT_FIELDS, data, partial=True, form=form)
+    if "channel" in values:
+        note.channel = values["channel"] or "visit"
+    if "body" in values:
+        note.body = values["body"]
+    db.session.flush()
+    return note
+
+
+def delete_note(user: User, note: Note) -> None:
+    """Tombstone a note (phones learn of it by pull)."""
+    _require_note_change(user, note)
+    note.deleted = True
+    db.session.flush()
