@@ -1,6 +1,7 @@
 """The sync endpoints' part of the OpenAPI document (merged in fieldcrm.api.openapi)."""
 
 from .entities import ENTITIES, PULLED
+from .pull import PAGE_SIZE
 from .push import MAX_BATCH
 
 UUID = {"type": "string", "format": "uuid"}
@@ -62,7 +63,7 @@ SCHEMAS = {
     "PullRequest": {
         "type": "object",
         "properties": {"cursor": {"type": ["string", "null"]}, "client_id": UUID,
-                       "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                       "limit": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE}},
     },
     "Change": {
         "type": "object",

@@ -32,7 +32,8 @@ from ..scope import customer_scope, team_ids_query, territory_ids_query
 from .entities import PULLED
 from .push import ProtocolError, bind_client, parse_client_id
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 5000  # rows per pull page: fewer pages make a first pull cheaper (docs/PERFORMANCE.md)
+PLAIN_ROWS = {"history"}
 ASSIGNMENT_FIELDS = ("territory_id", "owner_id")
 
 
@@ -147,7 +148,14 @@ def _load(rows: list) -> list[dict]:
             continue
         model = PULLED[name].model
         for start in range(0, len(ids), 500):
-            for obj in db.session.scalars(sa.select(model).where(model.id.in_(ids[start:start + 500]))):
+            chunk = ids[start:start + 500]
+            if name in PLAIN_ROWS:
+                # Read-only rows without relationships: plain rows serialise the same, and
+                # skip the ORM's identity map (most of a first pull is history).
+                found = db.session.execute(sa.select(*model.__table__.c).where(model.id.in_(chunk)))
+            else:
+                found = db.session.scalars(sa.select(model).where(model.id.in_(chunk)))
+            for obj in found:
                 loaded[(name, obj.id)] = obj
     changes = []
     for name, row_id, version in rows:
