@@ -1,6 +1,8 @@
 """Test helpers shared by tests/ and tests/browser/ (both have a conftest.py, so import these from here)."""
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 PASSWORD = "correct-horse-battery"
 
@@ -40,3 +42,49 @@ class Client:
         elif self.csrf:
             headers["X-CSRFToken"] = self.csrf
         return self.http.open(path, method=method, json=json, headers=headers, **kwargs)
+
+
+PUSH = "/api/v1/sync/push"
+PULL = "/api/v1/sync/pull"
+
+
+def stamp(offset_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat()
+
+
+class Device:
+    """A phone: a client id, a mutation counter, a cursor, and what it pulled."""
+
+    def __init__(self, client, email):
+        self.client = client
+        self.client.login(email)
+        self.id = str(uuid.uuid4())
+        self.next_id = 1
+        self.cursor = None
+        self.rows = {}
+
+    def mutation(self, entity, entity_id, fields=None, *, op="upsert", base=None, changed_at=None):
+        m = {"id": self.next_id, "entity": entity, "op": op, "entity_id": str(entity_id),
+             "base_version": base, "changed_at": changed_at or stamp(), "fields": fields or {}}
+        self.next_id += 1
+        return m
+
+    def push(self, *mutations, expect=200):
+        response = self.client.api("POST", PUSH, json={"client_id": self.id, "mutations": list(mutations)})
+        assert response.status_code == expect, response.get_json()
+        return response.get_json()
+
+    def pull(self):
+        while True:
+            body = self.client.api("POST", PULL, json={"cursor": self.cursor, "client_id": self.id}).get_json()
+            if body.get("reset"):
+                self.rows.clear()
+            for change in body["changes"]:
+                key = (change["entity"], change["entity_id"])
+                if change["op"] == "upsert":
+                    self.rows[key] = change["data"]
+                else:
+                    self.rows.pop(key, None)
+            self.cursor = body["cursor"]
+            if not body["has_more"]:
+                return body

@@ -11,7 +11,6 @@ it is the current value, or in the customer's history, or kept as a rejection.
 
 import itertools
 import uuid
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
@@ -24,57 +23,33 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from support import PUSH, Device
 
 from fieldcrm.models import Customer, History, Note, SyncRejection
 from fieldcrm.scope import customer_scope
 
-PUSH = "/api/v1/sync/push"
-PULL = "/api/v1/sync/pull"
 FIELDS = ("phone", "email", "name")
 PROCESSED = {"applied", "merged", "conflict", "rejected", "duplicate"}
 
 
-class Phone:
-    """One device: its outbox, its mutation counter, its cursor and what it pulled."""
+class Phone(Device):
+    """A device with an outbox: mutations wait there until a push is answered."""
 
     def __init__(self, client, user):
-        self.client, self.user = client, user
-        self.id = str(uuid.uuid4())
-        self.next_id = 1
+        super().__init__(client, user.email)
+        self.user = user
         self.outbox: list[dict] = []
-        self.cursor = None
-        self.rows: dict[tuple[str, str], dict] = {}
         self.created: set[str] = set()  # customers this device created (known before a pull)
 
     def mutation(self, entity, entity_id, fields, op="upsert"):
         row = self.rows.get((entity, str(entity_id)))
-        m = {"id": self.next_id, "entity": entity, "op": op, "entity_id": str(entity_id),
-             "base_version": row["version"] if row else None,
-             "changed_at": datetime.now(UTC).isoformat(), "fields": fields}
-        self.next_id += 1
+        m = super().mutation(entity, entity_id, fields, op=op, base=row["version"] if row else None)
         self.outbox.append(m)
         return m
 
     def send(self, mutations):
         response = self.client.api("POST", PUSH, json={"client_id": self.id, "mutations": mutations})
         return response.status_code, response.get_json()
-
-    def pull(self):
-        while True:
-            response = self.client.api("POST", PULL, json={"cursor": self.cursor, "client_id": self.id})
-            assert response.status_code == 200, response.get_json()
-            body = response.get_json()
-            if body.get("reset"):
-                self.rows.clear()
-            for change in body["changes"]:
-                key = (change["entity"], change["entity_id"])
-                if change["op"] == "upsert":
-                    self.rows[key] = change["data"]
-                else:
-                    self.rows.pop(key, None)
-            self.cursor = body["cursor"]
-            if not body["has_more"]:
-                return
 
 
 def test_devices_converge(app, db, world, make_client):
@@ -84,11 +59,7 @@ def test_devices_converge(app, db, world, make_client):
     class Sync(RuleBasedStateMachine):
         @initialize()
         def devices(self):
-            self.phones = []
-            for user in (world.rep, world.rep, world.manager):
-                client = make_client()
-                client.login(user.email)
-                self.phones.append(Phone(client, user))
+            self.phones = [Phone(make_client(), user) for user in (world.rep, world.rep, world.manager)]
             self.results: dict[tuple[str, int], dict] = {}  # (client id, mutation id) → result
             self.written: list[tuple[str, str, str, str, int]] = []  # (client, customer, field, value, id)
 

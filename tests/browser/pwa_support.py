@@ -35,3 +35,14 @@ def wait_for_worker(page) -> None:
     """Until the service worker is active and controls the page."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     assert wait_until(page, "() => navigator.serviceWorker.controller !== null"), "no controller"
+
+
+def briefcase_ready(page) -> None:
+    """After login: the service worker controls the page, the briefcase is synced and
+    the app shell is cached, so the page can go offline."""
+    from playwright.sync_api import expect
+
+    page.goto("/customers")
+    wait_for_worker(page)
+    expect(page.locator("#sync-status")).to_have_text("Synced just now")
+    assert wait_until(page, SHELL_CACHED), "the app shell was not cached"

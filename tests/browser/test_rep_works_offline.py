@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from playwright.sync_api import expect
-from pwa_support import OUTBOX, SHELL_CACHED, wait_for_worker, wait_until
+from pwa_support import OUTBOX, briefcase_ready
 
 from fieldcrm.models import Customer, Note, Order, Visit
 
@@ -36,10 +36,7 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     page.context.grant_permissions(["geolocation"])
     page.context.set_geolocation(HAMBURG)
     log_in(page, "rep1@example.com")
-    page.goto("/customers")
-    wait_for_worker(page)
-    expect(page.locator("#sync-status")).to_have_text("Synced just now")
-    assert wait_until(page, SHELL_CACHED), "the app shell was not cached"
+    briefcase_ready(page)
 
     # Offline: the app opens on the nearby list, computed on the phone.
     page.context.set_offline(True)

@@ -6,7 +6,7 @@ import re
 
 import sqlalchemy as sa
 from playwright.sync_api import expect
-from pwa_support import SHELL_CACHED, wait_for_worker, wait_until
+from pwa_support import briefcase_ready
 
 from fieldcrm.models import Customer, History
 
@@ -18,10 +18,7 @@ def test_later_edit_wins_and_the_rep_sees_the_notice(world, db, profile_page, ne
     customer_id = world.customer.id
     rep = profile_page
     log_in(rep, "rep1@example.com")
-    rep.goto("/customers")
-    wait_for_worker(rep)
-    expect(rep.locator("#sync-status")).to_have_text("Synced just now")
-    assert wait_until(rep, SHELL_CACHED), "the app shell was not cached"
+    briefcase_ready(rep)
 
     # The rep's phone, offline: the first edit.
     rep.context.set_offline(True)
