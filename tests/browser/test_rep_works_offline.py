@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from pwa_support import OUTBOX, briefcase_ready
 
-from fieldcrm.models import Customer, Note, Order, Visit
+from fieldcrm.models import Contact, Customer, Note, Order, Visit
 
 HAMBURG = {"latitude": 53.5502, "longitude": 9.9902}
 NEW_PHONE = "+49 40 555 0199"
+CONTACT_PHONE = "+49 170 555 0123"
 THEIR_EMAIL = "einkauf@baeckerei-mueller.example"
 
 
@@ -73,14 +74,18 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     edit = page.locator("form[data-form=customer]")
     edit.get_by_label("Phone").fill(NEW_PHONE)
     edit.get_by_role("button", name="Save").click()
-    expect(page.locator("#sync-status")).to_have_text("Offline · 4 changes waiting")
+    contact = page.locator("[data-slot=contacts] li", has_text="Anna Schmidt")
+    contact.locator("summary").click()
+    contact.get_by_label("Phone").fill(CONTACT_PHONE)
+    contact.get_by_role("button", name="Save").click()
+    expect(page.locator("#sync-status")).to_have_text("Offline · 5 changes waiting")
     expect(pending_badges(page).first).to_be_visible()
     page.screenshot(path=artifacts / "offline_customer_waiting.png", full_page=True)
 
     # Closed and opened again, still offline: the changes are on the phone.
     page.reload()
-    expect(page.locator("#sync-status")).to_have_text("Offline · 4 changes waiting")
-    assert [m["entity"] for m in page.evaluate(OUTBOX)] == ["visit", "note", "order", "customer"]
+    expect(page.locator("#sync-status")).to_have_text("Offline · 5 changes waiting")
+    assert [m["entity"] for m in page.evaluate(OUTBOX)] == ["visit", "note", "order", "customer", "contact"]
     expect(page.locator("form[data-form=customer]").get_by_label("Phone")).to_have_value(NEW_PHONE)
     expect(page.locator("[data-slot=activity]")).to_contain_text("Wants the Christmas mix")
 
@@ -96,6 +101,7 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     db.session.expire_all()
     saved = db.session.get(Customer, customer_id)
     assert (saved.phone, saved.email) == (NEW_PHONE, THEIR_EMAIL)
+    assert db.session.get(Contact, world.contact.id).phone == CONTACT_PHONE
     visits = db.session.scalars(sa.select(Visit).where(Visit.customer_id == customer_id)).all()
     assert len(visits) == 1 and visits[0].checked_in_at is not None and visits[0].lat is not None
     notes = db.session.scalars(sa.select(Note).where(Note.customer_id == customer_id)).all()

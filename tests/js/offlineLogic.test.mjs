@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { conflictText, dueDays, lineEstimate, matchesSearch, nearestRows } from "../../fieldcrm/static/js/offlineLogic.js";
+import {
+  birthdayInDays, conflictText, dueDays, lineEstimate, matchesSearch, nearestRows, topProducts,
+} from "../../fieldcrm/static/js/offlineLogic.js";
 
 const NOW = new Date("2026-11-23T10:00:00Z");
 
@@ -46,4 +48,21 @@ test("conflict notices name the field and both values, by who won", () => {
     "Phone: yours “1” lost to “2”");
   assert.equal(conflictText({ field: "fax", yours: null, theirs: "2", kept: "yours" }, strings, labels),
     "fax: yours “—” kept over “2”");
+});
+
+test("birthday hint: today, within two weeks, across the new year, not beyond", () => {
+  const today = new Date(2026, 11, 28);
+  assert.equal(birthdayInDays("1980-12-28", today), 0);
+  assert.equal(birthdayInDays("1975-01-05", today), 8);
+  assert.equal(birthdayInDays("1990-02-01", today), null);
+  assert.equal(birthdayInDays(null, today), null);
+});
+
+test("top products: by the number of orders, cancelled ones left out", () => {
+  const orders = [
+    { status: "submitted", lines: [{ product_id: "a" }, { product_id: "b" }] },
+    { status: "confirmed", lines: [{ product_id: "b" }, { product_id: "b" }] },
+    { status: "cancelled", lines: [{ product_id: "c" }, { product_id: "c" }] },
+  ];
+  assert.deepEqual(topProducts(orders), ["b", "a"]);
 });

@@ -7,7 +7,9 @@
 import { getRow, listConflicts, listRejections, listRows, newId, openDb } from "./db.js";
 import { formatDistance, haversineMetres } from "./geo.js";
 import { recordChange } from "./sync.js";
-import { conflictText, dueDays, lineEstimate, matchesSearch, nearestRows } from "./offlineLogic.js";
+import {
+  birthdayInDays, conflictText, dueDays, lineEstimate, matchesSearch, nearestRows, topProducts,
+} from "./offlineLogic.js";
 
 const NEAREST = 20;
 const ACTIVITY_LIMIT = 30;
@@ -148,9 +150,9 @@ async function customerScreen(customerId) {
   const customer = await getRow(db, "customer", customerId);
   if (!customer || customer._deleted) return false;
   const byCustomer = (entity) => listRows(db, entity, { index: "customer_id", query: customerId });
-  const [visits, notes, orders, followups, history, products, conflicts, rejections] = await Promise.all([
+  const [visits, notes, orders, followups, history, products, contacts, conflicts, rejections] = await Promise.all([
     byCustomer("visit"), byCustomer("note"), byCustomer("order"), byCustomer("followup"),
-    byCustomer("history"), listRows(db, "product"),
+    byCustomer("history"), listRows(db, "product"), byCustomer("contact"),
     listConflicts(db, { customer_id: customerId }), listRejections(db, { customer_id: customerId })]);
   if (draftFor !== customerId) draftLines.splice(0);
   draftFor = customerId;
@@ -307,6 +309,41 @@ async function customerScreen(customerId) {
     await recordChange({ entity: "followup", entity_id: newId(), fields: {
       customer_id: customerId, title, due_at: due.toISOString(), assignee_id: userId } });
   });
+
+  // Contacts (with a birthday hint) and what the customer buys most: visit preparation.
+  const productNames = new Map(products.map((p) => [p.id, p.name]));
+  const top = topProducts(orders).map((id) => productNames.get(id)).filter(Boolean);
+  slot(root, "top-products").textContent = top.length ? fill(S.buysMost, { products: top.join(", ") }) : "";
+  const midnight = new Date(new Date().toDateString());
+  slot(root, "contacts").replaceChildren(...contacts.sort((a, b) => a.name.localeCompare(b.name, locale)).map((contact) => {
+    const item = clone("offline-contact");
+    slot(item, "name").textContent = contact.name;
+    slot(item, "role").textContent = contact.role ?? "";
+    const days = birthdayInDays(contact.birthday, midnight);
+    if (days !== null) {
+      const hint = slot(item, "birthday");
+      hint.hidden = false;
+      hint.textContent = days === 0 ? S.birthdayToday : fill(S.birthday, {
+        n: days, date: new Intl.DateTimeFormat(locale, { day: "numeric", month: "long" })
+          .format(new Date(midnight.getTime() + days * 86_400_000)) });
+    }
+    const pending = pendingBadge(contact);
+    if (pending) slot(item, "role").after(" ", pending);
+    const form = item.querySelector("form");
+    for (const input of form.elements) if (input.name) input.defaultValue = contact[input.name] ?? "";
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const fields = {};
+      for (const input of form.elements) {
+        if (input.name && input.value.trim() !== (contact[input.name] ?? "")) fields[input.name] = input.value.trim();
+      }
+      showError(form, "name", fields.name === "" ? S.required : "");
+      if (fields.name === "" || !Object.keys(fields).length) return;
+      for (const input of form.elements) if (input.name) input.defaultValue = input.value;
+      await recordChange({ entity: "contact", entity_id: contact.id, fields });
+    });
+    return item;
+  }));
 
   // Customer fields.
   const editForm = root.querySelector("[data-form=customer]");

@@ -68,3 +68,40 @@ export function conflictText(conflict, strings, labels) {
   const text = conflict.kept === "theirs" ? strings.conflict : strings.conflictKept;
   return String(text ?? "").replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
 }
+
+/**
+ * Days until the next birthday (0 = today), or null when none is set or it is more than
+ * `within` days away. `birthday` is an ISO date; 29 February counts as 1 March in other years.
+ * @param {string|null|undefined} birthday
+ * @param {Date} today  local midnight of the day to count from
+ * @param {number} within
+ */
+export function birthdayInDays(birthday, today, within = 14) {
+  const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(birthday ?? "");
+  if (!match) return null;
+  const [month, day] = [Number(match[2]) - 1, Number(match[3])];
+  for (const year of [today.getFullYear(), today.getFullYear() + 1]) {
+    const next = new Date(year, month, day);
+    const days = Math.round((next.getTime() - today.getTime()) / DAY_MS);
+    if (days >= 0) return days <= within ? days : null;
+  }
+  return null;
+}
+
+/**
+ * The products a customer orders most often (by number of orders), most first.
+ * @param {{status?: string, lines?: {product_id: string}[]}[]} orders
+ * @param {number} limit
+ * @returns {string[]} product ids
+ */
+export function topProducts(orders, limit = 3) {
+  const counts = new Map();
+  for (const order of orders) {
+    if (order.status === "cancelled") continue;
+    for (const id of new Set((order.lines ?? []).map((line) => line.product_id))) {
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0])))
+    .slice(0, limit).map(([id]) => id);
+}
