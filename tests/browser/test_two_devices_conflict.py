@@ -43,6 +43,7 @@ def test_later_edit_wins_and_the_rep_sees_the_notice(world, db, profile_page, ne
     expect(notice).to_have_count(1)
     expect(notice).to_contain_text(f"Your change to Phone (“{REP_PHONE}”) was replaced by a later change")
     expect(notice).to_contain_text(MANAGER_PHONE)
+    expect(notice).to_be_in_viewport()
     expect(rep.locator("form[data-form=customer]").get_by_label("Phone")).to_have_value(MANAGER_PHONE)
     rep.screenshot(path=artifacts / "conflict_offline_notice.png")
 
@@ -52,7 +53,7 @@ def test_later_edit_wins_and_the_rep_sees_the_notice(world, db, profile_page, ne
                                                         History.kind == "conflict")).one()
     assert (entry.field, entry.old, entry.new, entry.user_id) == ("phone", REP_PHONE, MANAGER_PHONE, world.rep.id)
 
-    # Online pages show the notice too, with the way to the customer; the history keeps both.
+    # Online pages show the notices too, with the way to the customer; the history keeps both.
     rep.goto("/customers")
     banner = rep.locator("#sync-notices [data-notice=conflict]")
     expect(banner).to_contain_text(REP_PHONE)
@@ -60,5 +61,11 @@ def test_later_edit_wins_and_the_rep_sees_the_notice(world, db, profile_page, ne
     banner.get_by_role("link", name="Show").click()
     expect(rep).to_have_url(re.compile(rf"/customers/{customer_id}$"))
     expect(rep.locator("#history")).to_contain_text(REP_PHONE)
-    rep.locator("#sync-notices").get_by_role("button", name="Dismiss").click()
+    # Dismissed on the phone's customer page (offline), the notice is gone everywhere.
+    rep.context.set_offline(True)
+    rep.reload()
+    notice.get_by_role("button", name="Dismiss").click()
+    expect(notice).to_have_count(0)
+    rep.context.set_offline(False)
+    rep.goto("/customers")
     expect(rep.locator("#sync-notices")).to_be_hidden()

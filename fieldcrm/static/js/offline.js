@@ -4,7 +4,7 @@
 // follow-ups and field edits. Every change goes through sync.js recordChange (row and
 // outbox in one transaction) and is sent when the network returns. Markup and translated
 // strings come from the server-rendered <template>s in pwa/_screens.html.
-import { getRow, listConflicts, listRejections, listRows, newId, openDb } from "./db.js";
+import { dismissConflict, getRow, listConflicts, listRejections, listRows, newId, openDb } from "./db.js";
 import { formatDistance, haversineMetres } from "./geo.js";
 import { recordChange } from "./sync.js";
 import {
@@ -183,7 +183,16 @@ async function customerScreen(customerId) {
     const p = document.createElement("p");
     p.className = "notice conflict";
     p.dataset.notice = "conflict";
-    p.textContent = conflictText(c, NOTICE_STRINGS, LABELS.fields);
+    p.textContent = `${conflictText(c, NOTICE_STRINGS, LABELS.fields)} `;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "small";
+    dismiss.textContent = NOTICE_STRINGS.dismiss;
+    dismiss.addEventListener("click", async () => {
+      await dismissConflict(db, c.id);
+      p.remove();
+    });
+    p.append(dismiss);
     notices.append(p);
   }
   for (const r of rejections) {
@@ -412,8 +421,14 @@ if (screen && document.body.classList.contains("offline-shell") && stringsEl) {
     if (typing()) { stale = true; return; }
     stale = false;
     const y = window.scrollY;
+    const noticesBefore = screen.querySelectorAll("[data-notice]").length;
     draw();
-    busy.then(() => window.scrollTo(0, y));
+    busy.then(() => {
+      // A new conflict or rejection is brought into view; otherwise the rep stays where they were.
+      const notices = screen.querySelectorAll("[data-notice]");
+      if (notices.length > noticesBefore) notices[0].scrollIntoView({ block: "center" });
+      else window.scrollTo(0, y);
+    });
   };
   window.addEventListener("fieldcrm:briefcase", redraw);
   screen.addEventListener("focusout", () => { if (stale) setTimeout(redraw, 0); });
