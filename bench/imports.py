@@ -39,6 +39,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.list_detail import drop_postgres, recreate_postgres
 from fieldcrm import create_app, jobs
 from fieldcrm.demo import SURNAMES, TERRITORIES
 from fieldcrm.extensions import db
@@ -114,30 +115,6 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def recreate_postgres(url: str) -> str | None:
-    """Drop and create the benchmark database; an error note if the server cannot be reached."""
-    target = sa.engine.make_url(url)
-    if "bench" not in (target.database or ""):
-        raise SystemExit(f"refusing to drop {target.database!r}: its name must contain 'bench'")
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    except sa.exc.OperationalError as exc:
-        return str(exc.orig).strip().splitlines()[0]
-    finally:
-        admin.dispose()
-    return None
-
-
-def drop_postgres(url: str) -> None:
-    target = sa.engine.make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def run(url: str, content: bytes, rows: int, *, trace: bool) -> dict:

@@ -53,6 +53,7 @@ from flask import Flask, jsonify, request
 from flask_login import current_user, login_required
 from pyproj import Geod
 
+from bench.list_detail import drop_postgres, recreate_postgres
 from fieldcrm import create_app
 from fieldcrm.auth import hash_password
 from fieldcrm.config import Config
@@ -273,31 +274,6 @@ def migrate(url: str) -> None:
         db.engine.dispose()
 
 
-def recreate_postgres(url: str) -> str | None:
-    """Drop and create the benchmark database; an error note if the server cannot be reached."""
-    target = sa.engine.make_url(url)
-    if "bench" not in (target.database or ""):
-        raise SystemExit(f"refusing to drop {target.database!r}: the benchmark database name "
-                         "must contain 'bench'")
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    except sa.exc.OperationalError as exc:
-        return str(exc.orig).strip().splitlines()[0]
-    finally:
-        admin.dispose()
-    return None
-
-
-def drop_postgres(url: str) -> None:
-    target = sa.engine.make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def schema_head() -> str:
