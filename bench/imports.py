@@ -27,19 +27,18 @@ run are not comparable).
 
 import argparse
 import os
-import platform
 import random
 import sqlite3
 import tempfile
 import time
 import tracemalloc
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from bench.list_detail import drop_postgres, recreate_postgres
+from bench.list_detail import machine as base_machine
 from fieldcrm import create_app, jobs
 from fieldcrm.demo import SURNAMES, TERRITORIES
 from fieldcrm.extensions import db
@@ -56,21 +55,8 @@ STREETS = ("Hauptstraße", "Bahnhofstraße", "Schulstraße", "Gartenstraße", "D
 
 
 def machine() -> dict:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu,
-        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": platform.python_version(),
+    """What the numbers were measured on (bench.list_detail's) and the SQLite version."""
+    return base_machine() | {
         "sqlite": sqlite3.sqlite_version,
         "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }

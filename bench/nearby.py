@@ -38,7 +38,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sqlite3
 import statistics
 import time
@@ -54,6 +53,7 @@ from flask_login import current_user, login_required
 from pyproj import Geod
 
 from bench.list_detail import drop_postgres, recreate_postgres
+from bench.list_detail import machine as base_machine
 from fieldcrm import create_app
 from fieldcrm.auth import hash_password
 from fieldcrm.config import Config
@@ -233,21 +233,8 @@ def query_points(count: int, seed: int, north_of: float | None = None) -> list[t
 
 
 def machine() -> dict:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu,
-        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": platform.python_version(),
+    """What the numbers were measured on (bench.list_detail's) and the SQLite version."""
+    return base_machine() | {
         "sqlite": sqlite3.sqlite_version,
     }
 
