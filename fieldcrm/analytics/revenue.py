@@ -1,6 +1,6 @@
 """Order revenue per customer: the one aggregate that ABC and the risk signals read.
 
-``customer_figures`` joins it to the live customers, so the nightly run reads
+``customer_figures`` matches it to the live customers, so the nightly run reads
 every customer once for both.
 
 Revenue is the net total of orders that were submitted or confirmed (drafts are
@@ -108,17 +108,20 @@ class CustomerFigures:
 
 
 def customer_figures(now: datetime) -> list[CustomerFigures]:
-    """Every live customer with its revenue at ``now``, in one query (the order aggregate
-    joined to the customers), so ABC and the risk signals read the customers once."""
-    orders = revenue_query(now).subquery()
+    """Every live customer with its revenue at ``now``, from two queries (the order aggregate
+    and the customers), so ABC and the risk signals read the customers once.
+
+    Matched in Python, not joined in SQL: SQLite evaluates an outer join to the grouped
+    subquery by scanning the aggregate again per customer, which grows with customers ×
+    orders (10,000 customers and 33,000 orders: 3.5 s, against 0.1 s for the two queries;
+    100,000 and 333,000: over ten minutes).
+    """
+    revenues = revenue_by_customer(now)
     rows = db.session.execute(
         sa.select(Customer.id, Customer.abc_class, Customer.abc_manual, Customer.revenue_12m,
-                  Customer.status, Customer.risk_reason, Customer.created_at,
-                  orders.c.revenue_12m, orders.c.last_6m, orders.c.last_order_at)
-        .outerjoin(orders, orders.c.customer_id == Customer.id)
+                  Customer.status, Customer.risk_reason, Customer.created_at)
         .where(~Customer.deleted)
     )
     return [CustomerFigures(cid, grade, manual, stored, status, reason, created,
-                            _revenue(total, last_6m, last_order_at))
-            for cid, grade, manual, stored, status, reason, created, total, last_6m, last_order_at
-            in rows]
+                            revenues.get(cid, NO_REVENUE))
+            for cid, grade, manual, stored, status, reason, created in rows]
