@@ -35,6 +35,16 @@ class Client:
         """POST a form the way the browser does, with the CSRF token."""
         return self.http.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
 
+    def customer_page(self, customer_id) -> str:
+        """The customer page as a browser shows it: the page, with the working panels
+        (visit, note, follow-ups, orders) that it loads right after (htmx) in their place."""
+        page = self.http.get(f"/customers/{customer_id}").get_data(as_text=True)
+        working = self.http.get(f"/customers/{customer_id}/working",
+                                headers={"HX-Request": "true"}).get_data(as_text=True)
+        start = page.index('<div id="working"')
+        end = page.index("</div>", start) + len("</div>")
+        return page[:start] + working + page[end:]
+
     def api(self, method: str, path: str, json=None, token: str | None = None, **kwargs):
         headers = kwargs.pop("headers", {})
         if token:

@@ -51,6 +51,7 @@ MATRIX = [
      {"anonymous": 302, "rep": 303, "other_rep": 422, "manager": 303, "admin": 303}),
     ("customers.show", "GET", lambda w: f"/customers/{w.customer.id}", None, IN_SCOPE),
     ("customers.history", "GET", lambda w: f"/customers/{w.customer.id}/history", None, IN_SCOPE),
+    ("customers.working", "GET", lambda w: f"/customers/{w.customer.id}/working", None, IN_SCOPE),
     ("customers.edit", "GET", lambda w: f"/customers/{w.customer.id}/edit", None, IN_SCOPE),
     ("customers.update", "POST", lambda w: f"/customers/{w.customer.id}/edit", customer_form, IN_SCOPE_WRITE),
     ("customers.move_pin", "POST", lambda w: f"/customers/{w.customer.id}/location",

@@ -43,3 +43,17 @@ def test_versions_follow_commit_order(db, world):
     world.customer.phone = "+49 40 1"
     db.session.commit()
     assert world.customer.version > first
+
+
+def test_customer_page_loads_its_working_panels_after_it_is_shown(client, world):
+    client.login("rep1@example.com")
+    working = f"/customers/{world.customer.id}/working"
+    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    assert f'hx-get="{working}"' in page and 'hx-trigger="load"' in page
+    assert f'href="{working}"' in page  # without JavaScript: the panels on a page of their own
+    assert 'id="at-customer"' not in page and 'id="orders-h"' not in page
+    fragment = client.get(working, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="at-customer"' in fragment and 'id="orders-h"' in fragment
+    assert "<html" not in fragment
+    alone = client.get(working).get_data(as_text=True)
+    assert "<html" in alone and 'id="at-customer"' in alone and world.customer.name in alone

@@ -323,6 +323,6 @@ def test_a_rep_cannot_list_the_team(client, world, db, add_followup):
 def test_customer_page_shows_open_follow_ups_and_the_form(client, world, db, add_followup):
     add_followup("Katalog schicken", (datetime.now(UTC) + timedelta(days=1)).isoformat())
     client.login("rep1@example.com")
-    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    page = client.customer_page(world.customer.id)
     assert "Katalog schicken" in page and "New follow-up" in page
     assert 'name="due_at" type="datetime-local"' in page

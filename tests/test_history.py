@@ -78,7 +78,7 @@ def test_timeline_renders_every_kind_with_a_link_newest_first(client, world, db)
     db.session.commit()
 
     client.login("manager@example.com")
-    page = client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    page = client.customer_page(customer.id)
     timeline = page[page.index('id="history"'):]
     expected = [
         "submitted an order",
@@ -125,7 +125,7 @@ def test_history_pages_load_older_entries(client, world, db):
         visits.create_note(world.rep, {"customer_id": str(world.customer.id), "body": f"Notiz {number:02d}"})
     db.session.commit()
     client.login("rep1@example.com")
-    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    page = client.customer_page(world.customer.id)
     first = re.findall(r"Notiz (\d\d)", page)
     assert first == [f"{n:02d}" for n in range(24, 4, -1)]
     more = re.search(r'hx-get="([^"]+/history\?after=[^"]+)"', page).group(1).replace("&amp;", "&")
@@ -136,7 +136,7 @@ def test_history_pages_load_older_entries(client, world, db):
 
 def test_customer_page_reloads_its_history_after_an_action(client, world, db):
     client.login("rep1@example.com")
-    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    page = client.customer_page(world.customer.id)
     assert 'hx-trigger="fieldcrm:history from:body"' in page
     assert f'hx-get="/customers/{world.customer.id}/history"' in page
     response = client.form(f"/customers/{world.customer.id}/notes", {"body": "neu"}, headers=HTMX)

@@ -379,7 +379,7 @@ def test_order_page_and_printable_confirmation_in_german(client, db, shop):
 def test_customer_page_shows_orders_and_a_new_order_button(client, db, shop):
     order = make_order(db, shop)
     client.login("rep1@example.com")
-    page = client.get(f"/customers/{shop.customer.id}").get_data(as_text=True)
+    page = client.customer_page(shop.customer.id)
     assert f'href="/customers/{shop.customer.id}/orders/new"' in page
     assert f'href="/orders/{order.id}"' in page
     assert "€26.75" in page

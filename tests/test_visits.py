@@ -45,7 +45,7 @@ def test_check_in_near_the_customer_records_time_position_and_distance(client, w
     [entry] = activity(db, world.customer)
     assert (entry.field, entry.new, entry.ref_id, entry.user_id) == \
         ("checked_in", str(round(visit.distance_m)), visit.id, world.rep.id)
-    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    page = client.customer_page(world.customer.id)
     assert "Checked in since" in page and "Check out" in page
 
 
@@ -78,7 +78,7 @@ def test_check_in_without_position_is_recorded_as_no_gps(client, world, db):
     assert visit.checked_in_at is not None
     assert (visit.lat, visit.lon, visit.distance_m, visit.far_away) == (None, None, None, False)
     assert activity(db, world.customer)[0].new == "no_gps"
-    page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
+    page = client.customer_page(world.customer.id)
     assert "no GPS" in page
     assert "checked in without GPS position" in page
 
@@ -123,7 +123,7 @@ def test_only_one_open_visit_at_a_time(client, world, db, make_customer):
     assert len(visits_of(db, world.customer)) == 1
     assert len(activity(db, world.customer)) == 1
     # The second customer's page offers to end the open visit from there.
-    page = client.get(f"/customers/{second.id}").get_data(as_text=True)
+    page = client.customer_page(second.id)
     assert "Check out of Bäckerei Müller GmbH now" in page
 
 

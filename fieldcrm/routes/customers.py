@@ -96,6 +96,16 @@ def show(customer_id):
     )
 
 
+@bp.get("/customers/<customer_id>/working")
+def working(customer_id):
+    """The customer page's working panels (visit, note, follow-ups, orders): loaded by the
+    page once it is shown (htmx), or a page of their own without JavaScript."""
+    customer = customer_or_404(current_user, customer_id)
+    if htmx:
+        return render_template("customers/_working.html", customer=customer), {"Vary": "HX-Request"}
+    return render_template("visits/action.html", part="customers/_working.html", customer=customer)
+
+
 @bp.get("/customers/<customer_id>/history")
 def history(customer_id):
     customer = customer_or_404(current_user, customer_id)
