@@ -426,6 +426,9 @@ def measure(app: Flask, name: str, seeded: Seeded, cursors: dict, args) -> dict:
             Scenario(role, "GET /customers?after=… (deep page)", [f"/customers?after={cursors[role]}"]),
             Scenario(role, "GET /customers/<id> (detail)", [f"/customers/{i}" for i in ids]),
         ]
+    # What the detail page loads right after it is shown (visit, note, follow-ups, orders).
+    scenarios.append(Scenario("rep", "GET /customers/<id>/working (info)",
+                              [f"/customers/{i}/working" for i in seeded.rep_detail_ids]))
     scenarios.append(Scenario("manager", "GET /customers?q=xq (no match, info)",
                               ["/customers?q=xq"], count=20))
     log = QueryLog(_engine(app))
