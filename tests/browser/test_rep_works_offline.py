@@ -5,6 +5,7 @@ changes the email on the server; back online everything syncs once, nothing is l
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -32,6 +33,9 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     cups = make_product(sku="BEC-6", name="Becher 6er", unit="Pack", net_price=Decimal("8.00"),
                         vat_rate=Decimal("19.00"))
     customer_id = world.customer.id
+    db.session.add(Visit(customer_id=customer_id, user_id=world.rep.id,
+                         planned_at=datetime.now(UTC) + timedelta(days=2)))
+    db.session.commit()
 
     page = profile_page
     page.context.grant_permissions(["geolocation"])
@@ -52,6 +56,7 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     rows.first.locator("a").click()
     expect(page).to_have_url(re.compile(rf"/customers/{customer_id}$"))
     expect(page.get_by_role("heading", name="Bäckerei Müller GmbH")).to_be_visible()
+    expect(page.locator("[data-slot=planned]")).to_contain_text("Planned visit:")
 
     page.get_by_role("button", name="Check in").click()
     expect(page.locator("[data-slot=visit-state]")).to_contain_text("Checked in since")
@@ -102,7 +107,8 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     saved = db.session.get(Customer, customer_id)
     assert (saved.phone, saved.email) == (NEW_PHONE, THEIR_EMAIL)
     assert db.session.get(Contact, world.contact.id).phone == CONTACT_PHONE
-    visits = db.session.scalars(sa.select(Visit).where(Visit.customer_id == customer_id)).all()
+    visits = db.session.scalars(sa.select(Visit).where(Visit.customer_id == customer_id,
+                                                       Visit.checked_in_at.is_not(None))).all()
     assert len(visits) == 1 and visits[0].checked_in_at is not None and visits[0].lat is not None
     notes = db.session.scalars(sa.select(Note).where(Note.customer_id == customer_id)).all()
     assert [n.body for n in notes] == ["Wants the Christmas mix in December."]
@@ -116,9 +122,9 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     # Syncing again sends nothing twice; the screen shows it all as synced.
     page.evaluate("""async () => (await import("/static/js/sync.js")).sync("test")""")
     db.session.expire_all()
-    for model in (Visit, Note, Order):
+    for model, expected in ((Visit, 2), (Note, 1), (Order, 1)):  # visits: the planned one too
         count = db.session.scalar(sa.select(sa.func.count()).select_from(model).where(model.customer_id == customer_id))
-        assert count == 1, model
+        assert count == expected, model
     page.reload()
     expect(page.get_by_role("heading", name="Bäckerei Müller GmbH")).to_be_visible()
     expect(pending_badges(page)).to_have_count(0)

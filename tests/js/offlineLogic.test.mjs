@@ -4,6 +4,7 @@ import { test } from "node:test";
 
 import {
   birthdayInDays, conflictText, dueDays, lineEstimate, matchesSearch, nearestRows, topProducts,
+  upcomingPlanned,
 } from "../../fieldcrm/static/js/offlineLogic.js";
 
 const NOW = new Date("2026-11-23T10:00:00Z");
@@ -65,4 +66,17 @@ test("top products: by the number of orders, cancelled ones left out", () => {
     { status: "cancelled", lines: [{ product_id: "c" }, { product_id: "c" }] },
   ];
   assert.deepEqual(topProducts(orders), ["b", "a"]);
+});
+
+test("planned visits: ahead or missed within a day, not checked in, soonest first", () => {
+  const visits = [
+    { id: "later", planned_at: "2026-11-30T09:00:00Z" },
+    { id: "done", planned_at: "2026-11-24T09:00:00Z", checked_in_at: "2026-11-24T09:05:00Z" },
+    { id: "soon", planned_at: "2026-11-24T08:00:00Z" },
+    { id: "missed-today", planned_at: "2026-11-23T08:00:00Z" },
+    { id: "long-ago", planned_at: "2026-11-20T08:00:00Z" },
+    { id: "visit", checked_in_at: "2026-11-23T09:00:00Z" },
+    { id: "gone", planned_at: "2026-11-25T08:00:00Z", deleted: true },
+  ];
+  assert.deepEqual(upcomingPlanned(visits, NOW).map((v) => v.id), ["missed-today", "soon", "later"]);
 });

@@ -9,6 +9,7 @@ import { formatDistance, haversineMetres } from "./geo.js";
 import { recordChange } from "./sync.js";
 import {
   birthdayInDays, conflictText, dueDays, lineEstimate, matchesSearch, nearestRows, topProducts,
+  upcomingPlanned,
 } from "./offlineLogic.js";
 
 const NEAREST = 20;
@@ -219,6 +220,12 @@ async function customerScreen(customerId) {
     slot(root, "visit-state").textContent = text;
     slot(root, "visit-state").append(" ", pendingBadge(current) ?? "");
   }
+  slot(root, "planned").replaceChildren(...upcomingPlanned(visits, new Date()).map((v) => {
+    const li = document.createElement("li");
+    li.className = "row";
+    li.textContent = fill(S.planned, { time: when(v.planned_at) });
+    return li;
+  }));
   checkIn.addEventListener("click", async () => {
     checkIn.disabled = true;
     const here = await position();

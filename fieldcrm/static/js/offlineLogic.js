@@ -105,3 +105,17 @@ export function topProducts(orders, limit = 3) {
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0])))
     .slice(0, limit).map(([id]) => id);
 }
+
+/**
+ * The planned visits still ahead (or missed within the last day), soonest first:
+ * planned, not checked in, not deleted.
+ * @param {object[]} visits briefcase rows of one customer
+ * @param {Date} now
+ * @returns {object[]}
+ */
+export function upcomingPlanned(visits, now) {
+  const from = now.getTime() - 24 * 3600 * 1000;
+  return visits
+    .filter((v) => v.planned_at && !v.checked_in_at && !v.deleted && new Date(v.planned_at).getTime() >= from)
+    .sort((a, b) => new Date(a.planned_at) - new Date(b.planned_at));
+}
