@@ -32,6 +32,9 @@ def register_cli(app: Flask) -> None:
     from .analytics.nightly import abc_command
 
     fieldcrm_group.add_command(abc_command)
+    from .sync.retention import purge_command
+
+    fieldcrm_group.add_command(purge_command)
 
     @fieldcrm_group.command("demo")
     def demo_command():

@@ -30,6 +30,8 @@ class Config:
     API_MAX_PAGE_SIZE = 200
     TILE_URL = os.environ.get("FIELDCRM_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
     TILE_ATTRIBUTION = os.environ.get("FIELDCRM_TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors")
+    # Deleted rows are kept this long for devices to pull, then purged (fieldcrm.sync.retention).
+    SYNC_TOMBSTONE_DAYS = int(os.environ.get("FIELDCRM_SYNC_TOMBSTONE_DAYS", "90"))
     NEARBY_LIMIT = 20
     NEARBY_RADII_KM = (1, 5, 10, 25, 50)
     NEARBY_DEFAULT_RADIUS = None  # None: "nearest NEARBY_LIMIT"; or one of NEARBY_RADII_KM

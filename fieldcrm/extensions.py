@@ -22,3 +22,10 @@ login_manager = LoginManager()
 babel = Babel()
 csrf = CSRFProtect()
 htmx = HTMX()
+
+
+def flush() -> None:
+    """Flush the session, unless a sync push is collecting the writes of many new rows
+    for one flush (``fieldcrm.sync.push``). The creates a push may collect call this."""
+    if not db.session.info.get("collect_writes"):
+        db.session.flush()

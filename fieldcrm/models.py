@@ -73,11 +73,13 @@ Money = sa.Numeric(12, 2, asdecimal=True)
 
 
 class SyncCounter(db.Model):
-    """The single row whose ``value`` hands out versions in commit order."""
+    """The single row whose ``value`` hands out versions in commit order; ``purged_version``
+    is the highest version of a purged tombstone (fieldcrm.sync.retention)."""
 
     __tablename__ = "sync_counter"
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    purged_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class Syncable:

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from support import PULL, PUSH, Device, stamp
 
-from fieldcrm.models import Customer, History, SyncClient, SyncRejection
+from fieldcrm.models import Contact, Customer, Followup, History, Note, SyncClient, SyncRejection
 
 
 @pytest.fixture
@@ -147,17 +147,63 @@ def test_poison_mutation_is_rejected_and_the_rest_apply(rep_device, world, db):
     assert db.session.get(SyncClient, uuid.UUID(rep_device.id)).last_mutation_id == 2
 
 
+def test_batch_of_new_rows_is_written_together_with_the_right_versions(rep_device, world, db):
+    """The fast path: new rows collected and written by one flush, a new customer's contact
+    after it is written, every result with the row's own version."""
+    new_customer = uuid.uuid4()
+    mutations = [
+        rep_device.mutation("note", uuid.uuid4(), {"customer_id": str(world.customer.id),
+                                                   "body": "Wants the autumn offer."}),
+        rep_device.mutation("contact", uuid.uuid4(), {"customer_id": str(world.customer.id),
+                                                      "name": "Jens Jansen"}),
+        rep_device.mutation("customer", new_customer, {"name": "Kiosk am Hafen", "postal_code": "20457",
+                                                       "city": "Hamburg"}),
+        rep_device.mutation("contact", uuid.uuid4(), {"customer_id": str(new_customer).upper(),
+                                                      "name": "Hafen Kiosk Chef"}),
+        rep_device.mutation("followup", uuid.uuid4(), {"customer_id": str(world.customer.id),
+                                                       "title": "Call back",
+                                                       "due_at": "2030-01-07T09:00:00+01:00"}),
+    ]
+    results = rep_device.push(*mutations)["results"]
+    assert [r["status"] for r in results] == ["applied"] * 5
+    models = {"note": Note, "contact": Contact, "customer": Customer, "followup": Followup}
+    for m, result in zip(mutations, results, strict=True):
+        row = db.session.get(models[m["entity"]], uuid.UUID(m["entity_id"]))
+        assert row is not None and result["version"] == row.version
+    versions = [r["version"] for r in results]
+    assert len(set(versions)) == 5
+    history = db.session.scalars(sa.select(History.kind).where(
+        History.customer_id == world.customer.id, History.kind.in_(("note", "followup")))).all()
+    assert sorted(history) == ["followup", "note"]
+
+
+def test_note_after_its_customer_is_deleted_in_the_same_batch_is_rejected(rep_device, world, db):
+    """The batch's scope answers are forgotten before a customer is deleted, so a note for
+    it later in the batch is refused as it would be one by one."""
+    note = rep_device.mutation("note", uuid.uuid4(), {"customer_id": str(world.customer.id),
+                                                      "body": "Just in time."})
+    delete = rep_device.mutation("customer", world.customer.id, op="delete", base=world.customer.version)
+    other = rep_device.mutation("note", uuid.uuid4(), {"customer_id": str(world.customer.id),
+                                                       "body": "Also too late."})
+    results = rep_device.push(note, delete, other)["results"]
+    assert [r["status"] for r in results] == ["applied", "applied", "rejected"]
+    assert results[2]["details"]["fields"] == {"customer_id": "Unknown customer."}
+    assert db.session.get(Note, uuid.UUID(note["entity_id"])) is not None
+    assert db.session.get(Note, uuid.UUID(other["entity_id"])) is None
+    assert db.session.scalar(sa.select(SyncRejection.mutation_id)) == 3
+
+
 def test_error_mid_batch_applies_nothing(rep_device, world, db, monkeypatch):
     from fieldcrm.sync import merge
 
     real = merge.apply_mutation
     calls = []
 
-    def failing(user, m, client_id, effective_at):
+    def failing(user, m, client_id, effective_at, absent):
         calls.append(m.id)
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
-        return real(user, m, client_id, effective_at)
+        return real(user, m, client_id, effective_at, absent)
 
     monkeypatch.setattr("fieldcrm.sync.push.apply_mutation", failing)
     base = world.customer.version

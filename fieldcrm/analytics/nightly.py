@@ -1,5 +1,8 @@
 """The nightly analytics run: ABC classes, then the at-risk signals, in one transaction.
 
+The nightly run (not one an admin's settings change queued) also purges old
+tombstones (fieldcrm.sync.retention).
+
 It runs as the background job ``abc`` (the worker: ``flask --app fieldcrm worker``)
 and by hand as ``flask fieldcrm abc``. Each run of the job queues the next one
 for 02:00 Europe/Berlin (the next such time after it finished; summer time
@@ -25,6 +28,7 @@ from flask.cli import with_appcontext
 from ..extensions import db
 from ..jobs import enqueue, handler
 from ..models import Job, utcnow
+from ..sync.retention import purge_tombstones
 from .abc import AbcResult, recompute_abc
 from .revenue import customer_figures
 from .risk import RiskResult, flag_at_risk
@@ -78,8 +82,9 @@ def request_run() -> Job:
 @handler(JOB_KIND)
 def _run_job(job: Job) -> None:
     result = run_analytics()
+    purged = purge_tombstones() if job.payload.get("nightly") else {}
     schedule_nightly()
-    log.info("analytics run: %s", result)
+    log.info("analytics run: %s; tombstones purged: %s", result, purged)
 
 
 @click.command("abc")

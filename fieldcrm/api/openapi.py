@@ -425,6 +425,10 @@ def openapi_document(app: Flask) -> dict:
                                 "last_visited_at": {"type": ["string", "null"],
                                                     "format": "date-time", "readOnly": True},
                                 "risk_reason": {"type": "string", "readOnly": True},
+                                "revenue_12m": {"type": "string", "pattern": r"^-?\d+\.\d{2}$",
+                                                "readOnly": True, "description":
+                                                "Order revenue (net, EUR) of the trailing 12 "
+                                                "months, as of the nightly analysis."},
                             }),
         **_resource_schemas("Contact", CONTACT_INPUT, CONTACT_FIELDS, "A person at a customer."),
         **_resource_schemas("Product", PRODUCT_INPUT, PRODUCT_FIELDS,

@@ -16,7 +16,7 @@ CUSTOMER_FIELDS = (
     "industry", "opening_hours", "marketing_consent", "marketing_consent_at",
 )
 # Kept by the server (geocoding, visits, the nightly analysis); never written by clients.
-CUSTOMER_READ_ONLY = ("geocode_status", "last_visited_at", "risk_reason")
+CUSTOMER_READ_ONLY = ("geocode_status", "last_visited_at", "risk_reason", "revenue_12m")
 CONTACT_FIELDS = ("customer_id", "name", "role", "phone", "email", "birthday")
 PRODUCT_FIELDS = ("sku", "name", "unit", "net_price", "vat_rate", "active")
 COMMON_FIELDS = ("id", "version", "created_at", "updated_at")

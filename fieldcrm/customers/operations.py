@@ -9,9 +9,9 @@ import uuid
 from flask_babel import lazy_gettext as _l
 
 from .. import geocoding
-from ..extensions import db
+from ..extensions import db, flush
 from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, User, utcnow
-from ..scope import customer_scope, team_members, visible_territories
+from ..scope import team_members, visible_customer, visible_territories
 from ..validation import Field, ValidationError, clean
 
 CUSTOMER_FIELDS = {
@@ -98,7 +98,7 @@ def create_customer(user: User, data: dict, *, form: bool = False,
     customer = Customer(id=customer_id or uuid.uuid4(), **_defaults(values))
     _note_location(customer, values, before=None, form=form)
     db.session.add(customer)
-    db.session.flush()
+    flush()
     return customer
 
 
@@ -174,16 +174,12 @@ def create_contact(user: User, data: dict, *, form: bool = False,
     _check_contact_customer(user, values["customer_id"])
     contact = Contact(id=contact_id or uuid.uuid4(), **_contact_defaults(values))
     db.session.add(contact)
-    db.session.flush()
+    flush()
     return contact
 
 
 def _check_contact_customer(user: User, customer_id: uuid.UUID) -> None:
-    visible = db.session.scalar(
-        db.select(Customer.id).where(Customer.id == customer_id, ~Customer.deleted,
-                                     customer_scope(user))
-    )
-    if visible is None:
+    if visible_customer(user, customer_id) is None:
         raise ValidationError({"customer_id": _l("Unknown customer.")})
 
 

@@ -11,13 +11,12 @@ Every change is written to the customer's shared history with ``record_activity`
 import uuid
 from datetime import datetime
 
-import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from ..extensions import db
+from ..extensions import db, flush
 from ..history import record_activity
-from ..models import Customer, Followup, User, utcnow
-from ..scope import customer_scope, team_members
+from ..models import Followup, User, utcnow
+from ..scope import team_members, visible_customer
 from ..validation import Field, ValidationError, clean
 from ..visits.localtime import add_local_days, as_utc, user_zone, within_reach
 
@@ -44,10 +43,7 @@ class FollowupConflict(Exception):
 
 
 def _can_see(user: User, customer_id: uuid.UUID) -> bool:
-    return db.session.scalar(
-        sa.select(Customer.id).where(Customer.id == customer_id, ~Customer.deleted,
-                                     customer_scope(user))
-    ) is not None
+    return visible_customer(user, customer_id) is not None
 
 
 def _assignee_error(user: User, assignee_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
@@ -85,10 +81,10 @@ def create_followup(user: User, data: dict, *, form: bool = False, now: datetime
                         title=values["title"], due_at=as_utc(values["due_at"]),
                         assignee_id=values.get("assignee_id") or user.id, created_by_id=user.id)
     db.session.add(followup)
-    db.session.flush()
+    flush()
     record_activity(followup.customer_id, "followup", followup.id, user_id=user.id,
                     field="created", summary=followup.title)
-    db.session.flush()
+    flush()
     return followup
 
 

@@ -30,8 +30,8 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..history import record_activity
-from ..models import Customer, Order, OrderLine, Product, User, Visit, utcnow
-from ..scope import customer_scope
+from ..models import Order, OrderLine, Product, User, Visit, utcnow
+from ..scope import visible_customer
 from ..settings import get_setting
 from ..validation import Field, Invalid, ValidationError, clean
 from . import queries
@@ -250,10 +250,7 @@ def _set_lines(order: Order, quoted: Quote) -> None:
 
 
 def _visible_customer(user: User, customer_id: uuid.UUID) -> bool:
-    return db.session.scalar(
-        sa.select(Customer.id).where(Customer.id == customer_id, ~Customer.deleted,
-                                     customer_scope(user))
-    ) is not None
+    return visible_customer(user, customer_id) is not None
 
 
 def _visit_of(customer_id: uuid.UUID, visit_id: uuid.UUID) -> bool:

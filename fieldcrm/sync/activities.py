@@ -7,14 +7,13 @@ device's own times: a check-in made offline at 9:12 is recorded at 9:12.
 
 import uuid
 
-import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..followups import operations as followup_ops
 from ..models import Customer, User, Visit
 from ..orders import operations as order_ops
-from ..scope import customer_scope
+from ..scope import visible_customer
 from ..validation import Field, Invalid, ValidationError
 from ..visits import operations as visit_ops
 from .errors import Rejected
@@ -39,9 +38,7 @@ def _customer(user: User, value) -> Customer:
         customer_id = uuid.UUID(str(value))
     except ValueError:
         customer_id = None
-    customer = customer_id and db.session.scalar(
-        sa.select(Customer).where(Customer.id == customer_id, ~Customer.deleted,
-                                  customer_scope(user)))
+    customer = customer_id and visible_customer(user, customer_id)
     if not customer:
         raise ValidationError({"customer_id": _l("Unknown customer.")})
     return customer

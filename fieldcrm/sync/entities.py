@@ -70,10 +70,14 @@ def territory_json(territory: Territory) -> dict:
 
 
 def history_json(entry: History) -> dict:
+    # Most of a first pull is history: plain str()/isoformat() where json_value's checks
+    # are known answers (``at`` is aware UTC, the ids are UUIDs or None).
+    user_id, ref_id = entry.user_id, entry.ref_id
     return {"id": str(entry.id), "version": entry.version, "customer_id": str(entry.customer_id),
-            "at": json_value(entry.at), "user_id": json_value(entry.user_id), "kind": entry.kind,
-            "entity": entry.entity, "entity_id": str(entry.entity_id), "field": entry.field,
-            "old": entry.old, "new": entry.new, "ref_id": json_value(entry.ref_id)}
+            "at": entry.at.isoformat(), "user_id": None if user_id is None else str(user_id),
+            "kind": entry.kind, "entity": entry.entity, "entity_id": str(entry.entity_id),
+            "field": entry.field, "old": entry.old, "new": entry.new,
+            "ref_id": None if ref_id is None else str(ref_id)}
 
 
 def _create_customer(user, fields, entity_id: uuid.UUID):

@@ -38,13 +38,18 @@ class Mutation:
 
 @dataclass
 class Outcome:
+    """An applied mutation: its status and row (whose version is final once flushed)."""
+
     status: str
-    version: int | None = None
+    row: object
     conflicts: list = field(default_factory=list)
 
 
-def _find(entity: Entity, user: User, entity_id: uuid.UUID):
-    """The row if it exists: (row, visible to user)."""
+def _find(entity: Entity, user: User, entity_id: uuid.UUID, absent: set):
+    """The row if it exists: (row, visible to user). ``absent`` holds (entity, id) pairs
+    known not to exist, which need no query."""
+    if (entity.name, entity_id) in absent:
+        return None, False
     row = db.session.get(entity.model, entity_id)
     if row is None:
         return None, False
@@ -96,10 +101,11 @@ def _merge_fields(user: User, row, m: Mutation, client_id: str, effective_at: da
     return to_apply, conflicts, server_changed_other
 
 
-def apply_mutation(user: User, m: Mutation, client_id: str, effective_at: datetime) -> Outcome:
+def apply_mutation(user: User, m: Mutation, client_id: str, effective_at: datetime,
+                   absent: set = frozenset()) -> Outcome:
     """Apply one mutation in the current transaction, or raise Rejected."""
     entity = ENTITIES[m.entity]
-    row, visible = _find(entity, user, m.entity_id)
+    row, visible = _find(entity, user, m.entity_id, absent)
     if row is not None and not visible:
         raise Rejected("not_found")
     db.session.info["sync_origin"] = (effective_at, client_id, m.id)
@@ -112,20 +118,20 @@ def apply_mutation(user: User, m: Mutation, client_id: str, effective_at: dateti
             if entity.create is None:
                 raise Rejected("read_only")
             created = entity.create(user, m.fields, m.entity_id)
-            return Outcome("applied", created.version)
+            return Outcome("applied", created)
         if row.deleted:
             raise Rejected("deleted")
         if entity.update is None:
             raise Rejected("read_only")
         if m.entity not in MERGED:
             entity.update(user, row, m.fields)
-            return Outcome("applied", row.version)
+            return Outcome("applied", row)
         to_apply, conflicts, merged = _merge_fields(user, row, m, client_id, effective_at)
         if to_apply:
             entity.update(user, row, to_apply)
         db.session.flush()
         status = "conflict" if conflicts else ("merged" if merged else "applied")
-        return Outcome(status, row.version, conflicts)
+        return Outcome(status, row, conflicts)
     except ValidationError as exc:
         raise Rejected("invalid", {"fields": {k: str(v) for k, v in exc.errors.items()}}) from None
     finally:
@@ -139,4 +145,4 @@ def _delete(entity: Entity, user: User, row) -> Outcome:
         raise Rejected("read_only")
     if not row.deleted:
         entity.delete(user, row)
-    return Outcome("applied", row.version)
+    return Outcome("applied", row)

@@ -14,8 +14,9 @@ SYNC_HISTORY_DAYS (the briefcase holds recent history only).
 A customer that left the user's scope (reassigned to another territory or
 owner) is sent as ``revoke``: the device drops it and everything under it.
 The cursor is signed and remembers the user's scope: a cursor that does not
-verify, comes from the future, or was given for another scope (a territory
-was added or removed) gets ``reset: true`` and a full pull.
+verify, comes from the future, was given for another scope (a territory was
+added or removed) or is older than a purged tombstone (fieldcrm.sync.retention)
+gets ``reset: true`` and a full pull.
 """
 
 import hashlib
@@ -65,8 +66,9 @@ def decode_cursor(cursor: str, scope: str) -> int | None:
     version = data.get("v")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         return None
-    current = db.session.scalar(sa.select(SyncCounter.value).where(SyncCounter.id == 1))
-    return version if version <= current else None
+    current, purged = db.session.execute(
+        sa.select(SyncCounter.value, SyncCounter.purged_version).where(SyncCounter.id == 1)).one()
+    return version if purged <= version <= current else None
 
 
 def _revoked_customers(user: User, since: int) -> sa.Select:
@@ -166,7 +168,7 @@ def _load(rows: list) -> list[dict]:
         obj = loaded.get((name, row_id))
         if obj is None:
             continue
-        deleted = getattr(obj, "deleted", False)
+        deleted = name not in PLAIN_ROWS and obj.deleted
         changes.append({"entity": name, "entity_id": str(row_id),
                         "op": "delete" if deleted else "upsert", "version": obj.version,
                         "data": None if deleted else PULLED[name].serialize(obj)})

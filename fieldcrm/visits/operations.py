@@ -16,11 +16,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from ..extensions import db
+from ..extensions import db, flush
 from ..geo import distance_m
 from ..history import record_activity
 from ..models import NOTE_CHANNELS, VISIT_OUTCOMES, Customer, Note, User, Visit, utcnow
-from ..scope import customer_scope
+from ..scope import visible_customer
 from ..settings import get_setting
 from ..validation import Field, ValidationError, clean
 from . import queries
@@ -100,7 +100,6 @@ def check_in(user: User, customer: Customer, data: dict, *, form: bool = False,
     if visit.lat is not None and customer.lat is not None and customer.lon is not None:
         visit.distance_m = distance_m(visit.lat, visit.lon, customer.lat, customer.lon)
         visit.far_away = visit.distance_m > float(get_setting("checkin_max_distance_m"))
-    db.session.flush()
     record_activity(customer.id, "visit", visit.id, user_id=user.id, field="checked_in",
                     summary=_checkin_summary(visit))
     db.session.flush()
@@ -130,7 +129,6 @@ def check_out(user: User, visit: Visit, data: dict, *, form: bool = False,
     now = now or utcnow()
     visit.checked_out_at = max(now, visit.checked_in_at)
     visit.outcome = values["outcome"]
-    db.session.flush()
     record_activity(visit.customer_id, "visit", visit.id, user_id=user.id, field="checked_out",
                     summary=visit.outcome)
     if visit.outcome != "not_met":
@@ -212,10 +210,7 @@ def create_note(user: User, data: dict, *, form: bool = False,
     the channel defaults to "visit". Longer input is refused whole, nothing is written.
     """
     values = clean(NOTE_FIELDS, data, partial=False, form=form)
-    customer = db.session.scalar(
-        sa.select(Customer).where(Customer.id == values["customer_id"], ~Customer.deleted,
-                                  customer_scope(user))
-    )
+    customer = visible_customer(user, values["customer_id"])
     if customer is None:
         raise ValidationError({"customer_id": _l("Unknown customer.")})
     visit_id = values.get("visit_id")
@@ -227,10 +222,10 @@ def create_note(user: User, data: dict, *, form: bool = False,
     note = Note(id=note_id or uuid.uuid4(), customer_id=customer.id, visit_id=visit_id,
                 user_id=user.id, channel=values.get("channel") or "visit", body=values["body"])
     db.session.add(note)
-    db.session.flush()
+    flush()
     record_activity(customer.id, "note", note.id, user_id=user.id, field="created",
                     summary=first_line(note.body))
-    db.session.flush()
+    flush()
     return note
 
 

@@ -33,6 +33,7 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     cups = make_product(sku="BEC-6", name="Becher 6er", unit="Pack", net_price=Decimal("8.00"),
                         vat_rate=Decimal("19.00"))
     customer_id = world.customer.id
+    world.customer.revenue_12m = Decimal("1234.50")  # as the nightly analysis leaves it
     db.session.add(Visit(customer_id=customer_id, user_id=world.rep.id,
                          planned_at=datetime.now(UTC) + timedelta(days=2)))
     db.session.commit()
@@ -57,6 +58,7 @@ def test_rep_works_offline_and_everything_syncs_once(world, make_customer, make_
     expect(page).to_have_url(re.compile(rf"/customers/{customer_id}$"))
     expect(page.get_by_role("heading", name="Bäckerei Müller GmbH")).to_be_visible()
     expect(page.locator("[data-slot=planned]")).to_contain_text("Planned visit:")
+    expect(page.locator("[data-slot=revenue]")).to_have_text("Revenue, last 12 months: €1,234.50")
 
     page.get_by_role("button", name="Check in").click()
     expect(page.locator("[data-slot=visit-state]")).to_contain_text("Checked in since")

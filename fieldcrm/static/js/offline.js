@@ -330,6 +330,8 @@ async function customerScreen(customerId) {
   const productNames = new Map(products.map((p) => [p.id, p.name]));
   const top = topProducts(orders).map((id) => productNames.get(id)).filter(Boolean);
   slot(root, "top-products").textContent = top.length ? fill(S.buysMost, { products: top.join(", ") }) : "";
+  slot(root, "revenue").textContent = customer.revenue_12m == null ? "" : fill(S.revenue, {
+    amount: new Intl.NumberFormat(locale, { style: "currency", currency: "EUR" }).format(Number(customer.revenue_12m)) });
   const midnight = new Date(new Date().toDateString());
   slot(root, "contacts").replaceChildren(...contacts.sort((a, b) => a.name.localeCompare(b.name, locale)).map((contact) => {
     const item = clone("offline-contact");
