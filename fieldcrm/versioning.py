@@ -28,7 +28,10 @@ from sqlalchemy.orm import Session
 
 from .models import Contact, Customer, History, Syncable, utcnow
 
-HISTORY_SKIP = {"id", "version", "created_at", "updated_at", "deleted", "field_meta", "seq"}
+# Not field changes a person made: bookkeeping, and last_visited_at, which the visit
+# operations derive from the visits (the check-out entry already tells that story).
+HISTORY_SKIP = {"id", "version", "created_at", "updated_at", "deleted", "field_meta", "seq",
+                "last_visited_at"}
 HISTORY_ENTITIES = {Customer: "customer", Contact: "contact"}
 
 

@@ -25,7 +25,7 @@ docs/PERFORMANCE.md for the numbers.
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -141,8 +141,10 @@ def due_visits(user: User, now: datetime, zone: ZoneInfo, *,
     One query of six columns, narrowed in SQL to the customers that may be due.
     """
     intervals = class_intervals()
+    # The column's plain type: the UTC conversion of UTCDateTime is left to the one below.
+    last_visit = sa.type_coerce(Customer.last_visited_at, sa.DateTime(timezone=True))
     query = (sa.select(Customer.id, Customer.name, Customer.abc_class, Customer.status,
-                       Customer.visit_interval_days, Customer.last_visited_at)
+                       Customer.visit_interval_days, last_visit)
              .where(~Customer.deleted, customer_scope(user), possibly_due(intervals, now, zone)))
     if owner_id is not None:
         query = query.where(Customer.owner_id == owner_id)
@@ -156,6 +158,8 @@ def due_visits(user: User, now: datetime, zone: ZoneInfo, *,
         if last is None:
             due = DueVisit(None, customer_id, today, interval)
         else:
+            if last.tzinfo is None:  # SQLite keeps UTC without the zone
+                last = last.replace(tzinfo=UTC)
             due_on = last.astimezone(zone).date() + timedelta(days=interval)
             overdue = (today - due_on).days
             if overdue < 0:

@@ -179,10 +179,17 @@ def _duplicate(m: Mutation) -> dict:
 
 
 def _collectable(m: Mutation, absent: set, created: set) -> bool:
-    """A new note, follow-up, contact or customer whose customer is already in the
-    database: its checks read nothing another mutation of the batch may have changed."""
-    return (m.op == "upsert" and m.entity in COLLECTABLE and (m.entity, m.entity_id) in absent
-            and str(m.fields.get("customer_id")).lower() not in created)
+    """A new note, follow-up, contact, customer or finished visit whose customer is
+    already in the database: its checks read nothing that another mutation of the
+    batch, not yet written, may have changed. (A check-in reads the user's open and
+    planned visits; finished visits are neither, and the others are written at once.)"""
+    if m.op != "upsert" or (m.entity, m.entity_id) not in absent \
+            or str(m.fields.get("customer_id")).lower() in created:
+        return False
+    if m.entity == "visit":
+        return m.fields.get("checked_in_at") is not None \
+            and m.fields.get("checked_out_at") is not None
+    return m.entity in COLLECTABLE
 
 
 def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],

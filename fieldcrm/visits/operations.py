@@ -102,7 +102,7 @@ def check_in(user: User, customer: Customer, data: dict, *, form: bool = False,
         visit.far_away = visit.distance_m > float(get_setting("checkin_max_distance_m"))
     record_activity(customer.id, "visit", visit.id, user_id=user.id, field="checked_in",
                     summary=_checkin_summary(visit))
-    db.session.flush()
+    flush()
     return visit
 
 
@@ -132,27 +132,19 @@ def check_out(user: User, visit: Visit, data: dict, *, form: bool = False,
     record_activity(visit.customer_id, "visit", visit.id, user_id=user.id, field="checked_out",
                     summary=visit.outcome)
     if visit.outcome != "not_met":
-        _mark_visited(visit.customer, visit.checked_in_at)
-    db.session.flush()
+        # By id, not visit.customer: a visit a sync push has not written yet has no loaded
+        # relationship; the customer is in the session already.
+        _mark_visited(db.session.get(Customer, visit.customer_id), visit.checked_in_at)
+    flush()
     return visit
 
 
 def _mark_visited(customer: Customer, moment: datetime) -> None:
     """Move ``last_visited_at`` forward. It is derived from the visits and the check-out
-    entry already tells the story, so this change gets no field-change history entry."""
-    if customer.last_visited_at is not None and customer.last_visited_at >= moment:
-        return
-    db.session.flush()
-    previous = db.session.info.get("skip_history")
-    db.session.info["skip_history"] = True
-    try:
+    entry already tells the story, so it gets no field-change history entry
+    (``versioning.HISTORY_SKIP``)."""
+    if customer.last_visited_at is None or customer.last_visited_at < moment:
         customer.last_visited_at = moment
-        db.session.flush()
-    finally:
-        if previous is None:
-            db.session.info.pop("skip_history", None)
-        else:
-            db.session.info["skip_history"] = previous
 
 
 def plan_visit(user: User, customer: Customer, data: dict, *, form: bool = False,
