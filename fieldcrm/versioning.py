@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 
 from .models import Contact, Customer, History, Syncable, utcnow
 
-# Not field changes a person made: bookkeeping, and last_visited_at, which the visit
-# operations derive from the visits (the check-out entry already tells that story).
+# Not field changes a person made: bookkeeping, and values derived from other rows:
+# last_visited_at from the visits (the check-out entry already tells that story) and
+# revenue_12m from the orders (the nightly analysis).
 HISTORY_SKIP = {"id", "version", "created_at", "updated_at", "deleted", "field_meta", "seq",
-                "last_visited_at"}
+                "last_visited_at", "revenue_12m"}
 HISTORY_ENTITIES = {Customer: "customer", Contact: "contact"}
 
 

@@ -200,3 +200,17 @@ def test_changes_show_labels_in_the_users_language_not_stored_values(client, wor
     for page in (english, german):
         assert [value for value in raw if value in page] == []
     assert db.session.get(Territory, world.south.id).name in english
+
+
+def test_derived_fields_change_without_field_history(world, db):
+    """last_visited_at (from the visits) and revenue_12m (from the orders) are kept by the
+    server; a change of them is not something a person did, so it gets no "change" entry,
+    while a real field in the same flush still does."""
+    customer = world.customer
+    customer.last_visited_at = datetime.now(UTC)
+    customer.revenue_12m = customer.revenue_12m + 100
+    customer.phone = "040 999999"
+    db.session.commit()
+    changed = db.session.scalars(sa.select(History.field).where(
+        History.entity_id == customer.id, History.kind == "change")).all()
+    assert changed == ["phone"]
