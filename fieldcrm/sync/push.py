@@ -196,8 +196,8 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
                     received_at: datetime, absent: set) -> list[dict] | None:
     """The fast path: the batch in one savepoint, new rows written by one flush.
 
-    Most of a batch is new notes, follow-ups, contacts and customers: they are
-    collected and flushed together (one INSERT per table) instead of one flush and
+    Most of a batch is new notes, follow-ups, contacts, customers and finished
+    visits: they are collected and flushed together (one INSERT per table) instead of one flush and
     savepoint each. Any other mutation flushes what is collected first and is
     applied as usual, so its checks see the database as the one-by-one path would.
     When any mutation is rejected (or a write fails) the savepoint is rolled back
@@ -240,10 +240,10 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
         settle()
         savepoint.commit()
     except (Rejected, sa.exc.IntegrityError):
-        session.info.pop("collect_writes", None)
         savepoint.rollback()
         return None
     finally:
+        session.info.pop("collect_writes", None)
         forget_visible()
     return results
 
