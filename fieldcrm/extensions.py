@@ -6,7 +6,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import Session
 
 naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -29,3 +30,15 @@ def flush() -> None:
     for one flush (``fieldcrm.sync.push``). The creates a push may collect call this."""
     if not db.session.info.get("collect_writes"):
         db.session.flush()
+
+
+# session.info keys that hold what one transaction read or reserved (settings, a block of
+# versions); dropped when the outer transaction ends, commit or rollback.
+TRANSACTION_INFO_KEYS = ("settings", "reserved_versions")
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_info(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        for key in TRANSACTION_INFO_KEYS:
+            session.info.pop(key, None)

@@ -2,9 +2,6 @@
 
 from decimal import Decimal
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
 from .extensions import db
 from .models import Setting
 
@@ -20,18 +17,12 @@ DEFAULTS = {
 
 def get_setting(key: str):
     """The admin's value for ``key``, or the default; read once per transaction (a sync
-    push checks hundreds of visits against the same setting)."""
+    push checks hundreds of visits against the same setting; ``extensions.TRANSACTION_INFO_KEYS``)."""
     known = db.session.info.setdefault("settings", {})
     if key not in known:
         row = db.session.get(Setting, key)
         known[key] = row.value if row is not None else DEFAULTS[key]
     return known[key]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_settings(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop("settings", None)
 
 
 def set_setting(key: str, value) -> None:

@@ -61,19 +61,13 @@ def reserve_versions(session: Session, count: int) -> None:
     the versions is harmless (a cursor only says "everything up to here"), a version
     used twice would not be. Hence the block is taken in the outer transaction only
     (a rolled-back savepoint would give its versions back to the counter) and
-    forgotten when that transaction ends.
+    forgotten when that transaction ends (``extensions.TRANSACTION_INFO_KEYS``).
     """
     if session.in_nested_transaction():
         raise RuntimeError("reserve_versions() must run outside a savepoint")
     session.info.pop("reserved_versions", None)
     first = allocate_versions(session, count)
     session.info["reserved_versions"] = [first, first + count]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_reserved_versions(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop("reserved_versions", None)
 
 
 def history_text(value) -> str | None:

@@ -42,16 +42,12 @@ class FollowupConflict(Exception):
         self.message = message
 
 
-def _can_see(user: User, customer_id: uuid.UUID) -> bool:
-    return visible_customer(user, customer_id) is not None
-
-
 def _assignee_error(user: User, assignee_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
     """Why ``user`` may not give this customer's follow-up to ``assignee_id``, or None."""
     team = {member.id: member for member in team_members(user)}
     if assignee_id not in team:
         return _l("You cannot assign follow-ups to this person.")
-    if not _can_see(team[assignee_id], customer_id):
+    if visible_customer(team[assignee_id], customer_id) is None:
         return _l("This person does not work on this customer.")
     return None
 
@@ -68,7 +64,7 @@ def create_followup(user: User, data: dict, *, form: bool = False, now: datetime
         if due is not None and not within_reach(due, now):
             errors["due_at"] = _l("Choose a date within the next ten years.")
         customer_id = values.get("customer_id")
-        if customer_id is not None and not _can_see(user, customer_id):
+        if customer_id is not None and visible_customer(user, customer_id) is None:
             errors["customer_id"] = _l("Unknown customer.")
         elif customer_id is not None and values.get("assignee_id") not in (None, user.id):
             message = _assignee_error(user, values["assignee_id"], customer_id)

@@ -249,10 +249,6 @@ def _set_lines(order: Order, quoted: Quote) -> None:
     order.updated_at = utcnow()
 
 
-def _visible_customer(user: User, customer_id: uuid.UUID) -> bool:
-    return visible_customer(user, customer_id) is not None
-
-
 def _visit_of(customer_id: uuid.UUID, visit_id: uuid.UUID) -> bool:
     return db.session.scalar(
         sa.select(Visit.id).where(Visit.id == visit_id, Visit.customer_id == customer_id,
@@ -291,7 +287,7 @@ def create_order(user: User, data: Mapping, *, form: bool = False,
     quoted = _quote_lines(raw_lines, values.get("discount_pct") or Decimal(0),
                           max_discount_pct(), form=form, errors=errors)
     customer_id = values.get("customer_id")
-    if customer_id and not _visible_customer(user, customer_id):
+    if customer_id and visible_customer(user, customer_id) is None:
         errors["customer_id"] = _l("Unknown customer.")
     if customer_id and values.get("visit_id") and not _visit_of(customer_id, values["visit_id"]):
         errors["visit_id"] = _l("Unknown visit.")
