@@ -95,6 +95,8 @@ def test_purge_command_and_retention_setting(app, world, make_contact, rep_devic
     _age(Contact, contact_id, 10)
     runner = app.test_cli_runner()
     assert runner.invoke(args=["fieldcrm", "purge-tombstones"]).output.strip() == "nothing to purge"
+    refused = runner.invoke(args=["fieldcrm", "purge-tombstones", "--days", "0"])
+    assert refused.exit_code == 2 and "0 is not in the range x>=1" in refused.output
     result = runner.invoke(args=["fieldcrm", "purge-tombstones", "--days", "7"])
     assert result.exit_code == 0 and result.output.strip() == "contact: 1"
     db.session.expire_all()

@@ -61,7 +61,8 @@ def purge_tombstones(now: datetime | None = None, days: int | None = None) -> di
 
 
 @click.command("purge-tombstones")
-@click.option("--days", type=int, help="Keep tombstones this many days (default: SYNC_TOMBSTONE_DAYS).")
+@click.option("--days", type=click.IntRange(min=1),
+              help="Keep tombstones this many days (default: SYNC_TOMBSTONE_DAYS).")
 @with_appcontext
 def purge_command(days):
     """Delete old tombstones nothing refers to; devices that synced before get a full pull."""
