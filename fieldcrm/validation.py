@@ -19,8 +19,32 @@ from zoneinfo import ZoneInfo
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 
+from .extensions import db
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()/.\-]+$")
+
+
+def batch_reads() -> dict | None:
+    """The answers kept while a sync push applies a stretch of new rows together, or None.
+
+    There ``fieldcrm.sync.push`` keeps the facts the checks read that no row of that
+    stretch can change (who is in the user's team, their territories, their open and
+    planned visits) in ``session.info["batch_reads"]``, and drops them before any other
+    write. A check then reads each fact once per batch instead of once per row.
+    """
+    return db.session.info.get("batch_reads")
+
+
+def read_once(key, read):
+    """``read()``, remembered under ``key`` for the rest of a sync batch's stretch of new rows
+    (``batch_reads``); outside one simply ``read()``."""
+    reads = batch_reads()
+    if reads is None:
+        return read()
+    if key not in reads:
+        reads[key] = read()
+    return reads[key]
 
 
 class Invalid(Exception):

@@ -12,7 +12,7 @@ from .. import geocoding
 from ..extensions import db, flush
 from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, User, utcnow
 from ..scope import team_members, visible_customer, visible_territories
-from ..validation import Field, ValidationError, clean
+from ..validation import Field, ValidationError, clean, read_once
 
 CUSTOMER_FIELDS = {
     "name": Field(required=True),
@@ -67,15 +67,24 @@ def _check_customer(user: User, values: dict, customer: Customer | None) -> dict
         errors["lon" if lon is None else "lat"] = _l("Give latitude and longitude together.")
     owner_id, territory_id = values.get("owner_id"), values.get("territory_id")
     if owner_id and owner_id != getattr(customer, "owner_id", None) \
-            and owner_id not in {u.id for u in team_members(user)}:
+            and owner_id not in _team_ids(user):
         errors["owner_id"] = _l("You cannot assign customers to this person.")
     if territory_id and territory_id != getattr(customer, "territory_id", None) \
-            and territory_id not in {t.id for t in visible_territories(user)}:
+            and territory_id not in _territory_ids(user):
         errors["territory_id"] = _l("You cannot assign customers to this territory.")
     if customer is None and not values.get("owner_id") and not values.get("territory_id") \
             and user.role != "rep":
         errors["territory_id"] = _l("Choose a territory or an owner.")
     return errors
+
+
+def _team_ids(user: User) -> set[uuid.UUID]:
+    return read_once(("team_ids", user.id), lambda: {u.id for u in team_members(user)})
+
+
+def _territory_ids(user: User) -> set[uuid.UUID]:
+    return read_once(("territory_ids", user.id),
+                     lambda: {t.id for t in visible_territories(user)})
 
 
 def _apply(obj, values: dict) -> None:

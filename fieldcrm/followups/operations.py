@@ -17,7 +17,7 @@ from ..extensions import db, flush
 from ..history import record_activity
 from ..models import Followup, User, utcnow
 from ..scope import team_members, visible_customer
-from ..validation import Field, ValidationError, clean
+from ..validation import Field, ValidationError, clean, read_once
 from ..visits.localtime import add_local_days, as_utc, user_zone, within_reach
 
 FOLLOWUP_FIELDS = {
@@ -44,7 +44,8 @@ class FollowupConflict(Exception):
 
 def _assignee_error(user: User, assignee_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
     """Why ``user`` may not give this customer's follow-up to ``assignee_id``, or None."""
-    team = {member.id: member for member in team_members(user)}
+    team = read_once(("team", user.id),
+                     lambda: {member.id: member for member in team_members(user)})
     if assignee_id not in team:
         return _l("You cannot assign follow-ups to this person.")
     if visible_customer(team[assignee_id], customer_id) is None:

@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 from ..extensions import db
 from ..models import SyncClient, SyncRejection, User, utcnow
 from ..scope import forget_visible, known_visible
-from ..versioning import reserve_versions
+from ..versioning import reserve_versions, write_new_rows
+from ..visits import operations as visit_ops
 from .entities import ENTITIES
 from .merge import Mutation, Outcome, Rejected, apply_mutation
 
@@ -178,27 +179,32 @@ def _duplicate(m: Mutation) -> dict:
             "version": row.version if row is not None else None}
 
 
-def _collectable(m: Mutation, absent: set, created: set) -> bool:
+def _collectable(user: User, m: Mutation, absent: set, created: set) -> bool:
     """A new note, follow-up, contact, customer or finished visit whose customer is
     already in the database: its checks read nothing that another mutation of the
     batch, not yet written, may have changed. (A check-in reads the user's open and
-    planned visits; finished visits are neither, and the others are written at once.)"""
+    planned visits: a finished visit that meets neither leaves both as they were, and
+    the others are written at once.)"""
     if m.op != "upsert" or (m.entity, m.entity_id) not in absent \
             or str(m.fields.get("customer_id")).lower() in created:
         return False
     if m.entity == "visit":
+        customer_id = _uuid_or_none(m.fields.get("customer_id"))
         return m.fields.get("checked_in_at") is not None \
-            and m.fields.get("checked_out_at") is not None
+            and m.fields.get("checked_out_at") is not None and customer_id is not None \
+            and visit_ops.check_in_stays_apart(user, customer_id)
     return m.entity in COLLECTABLE
 
 
 def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
                     received_at: datetime, absent: set) -> list[dict] | None:
-    """The fast path: the batch in one savepoint, new rows written by one flush.
+    """The fast path: the batch in one savepoint, new rows written together.
 
     Most of a batch is new notes, follow-ups, contacts, customers and finished
-    visits: they are collected and flushed together (one INSERT per table) instead of one flush and
-    savepoint each. Any other mutation flushes what is collected first and is
+    visits: they are collected and written together (``versioning.write_new_rows``:
+    one multi-row INSERT per table) instead of one flush and savepoint each, and
+    the facts their checks read are read once (``validation.batch_reads``). Any
+    other mutation first writes what is collected, forgets those answers and is
     applied as usual, so its checks see the database as the one-by-one path would.
     When any mutation is rejected (or a write fails) the savepoint is rolled back
     and None returned: the caller applies the batch one by one, where a rejection
@@ -211,7 +217,7 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
     created: set[str] = set()
 
     def settle():
-        session.flush()
+        write_new_rows(session)
         for index, m, outcome in waiting:
             results[index] = _applied(m, outcome)
         waiting.clear()
@@ -223,7 +229,10 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
             effective_at = min(m.changed_at, received_at)
             if m.entity == "customer" and (m.entity, m.entity_id) not in absent:
                 forget_visible()  # an edit or delete may take a customer out of scope
-            if _collectable(m, absent, created):
+            session.info["batch_reads"] = session.info.get("batch_reads", {})
+            with session.no_autoflush:  # what is collected is written by settle() only
+                collect = _collectable(user, m, absent, created)
+            if collect:
                 session.info["collect_writes"] = True
                 with session.no_autoflush:
                     outcome = apply_mutation(user, m, str(client.id), effective_at, absent)
@@ -232,6 +241,7 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
                 results.append(None)
             else:
                 settle()
+                session.info.pop("batch_reads")  # what this one writes may change the answers
                 outcome = apply_mutation(user, m, str(client.id), effective_at, absent)
                 session.flush()
                 results.append(_applied(m, outcome))
@@ -243,7 +253,8 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
         savepoint.rollback()
         return None
     finally:
-        session.info.pop("collect_writes", None)
+        for key in ("collect_writes", "batch_reads"):
+            session.info.pop(key, None)
         forget_visible()
     return results
 

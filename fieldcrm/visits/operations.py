@@ -22,7 +22,7 @@ from ..history import record_activity
 from ..models import NOTE_CHANNELS, VISIT_OUTCOMES, Customer, Note, User, Visit, utcnow
 from ..scope import visible_customer
 from ..settings import get_setting
-from ..validation import Field, ValidationError, clean
+from ..validation import Field, ValidationError, batch_reads, clean, read_once
 from . import queries
 from .localtime import as_utc, day_start, local_date, user_zone, within_reach
 
@@ -82,14 +82,17 @@ def check_in(user: User, customer: Customer, data: dict, *, form: bool = False,
     now = now or utcnow()
     values = clean(CHECKIN_FIELDS, data, partial=False, form=form, check=_position_rules)
     # Serialise check-ins of one user, so a double tap cannot open two visits.
-    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
-    current = queries.open_visit(user)
+    read_once(("user_locked", user.id), lambda: db.session.execute(
+        sa.select(User.id).where(User.id == user.id).with_for_update()).all())
+    current = _open_visit(user)
     if current is not None:
         if current.customer_id == customer.id:
             return current
         raise VisitConflict(_l("You are still checked in at %(name)s. Check out there first.",
                                name=current.customer.name), current)
-    visit = queries.planned_today(user, customer, now=now)
+    visit = None
+    if _planned_customers(user) is None or customer.id in _planned_customers(user):
+        visit = queries.planned_today(user, customer, now=now)
     if visit is None:
         visit = Visit(id=visit_id or uuid.uuid4(), customer_id=customer.id, user_id=user.id)
         db.session.add(visit)
@@ -104,6 +107,30 @@ def check_in(user: User, customer: Customer, data: dict, *, form: bool = False,
                     summary=_checkin_summary(visit))
     flush()
     return visit
+
+
+def _open_visit(user: User) -> Visit | None:
+    return read_once(("open_visit", user.id), lambda: queries.open_visit(user))
+
+
+def _planned_customers(user: User) -> set[uuid.UUID] | None:
+    """In a sync batch (``validation.batch_reads``): the customers where ``user`` has a
+    planned visit not yet started, read once; None elsewhere (ask ``planned_today``)."""
+    if batch_reads() is None:
+        return None
+    return read_once(("planned_customers", user.id), lambda: set(db.session.scalars(
+        sa.select(Visit.customer_id).distinct().where(
+            Visit.user_id == user.id, ~Visit.deleted, Visit.planned_at.is_not(None),
+            Visit.checked_in_at.is_(None)))))
+
+
+def check_in_stays_apart(user: User, customer_id: uuid.UUID) -> bool:
+    """True if a check-in of ``user`` at ``customer_id`` would neither meet an open visit
+    nor start a planned one, by the answers read once for a sync batch. Such a visit,
+    checked in and out in one go, changes nothing a later check-in reads: the sync push
+    may write it together with the batch's other new rows."""
+    planned = _planned_customers(user)
+    return planned is not None and customer_id not in planned and _open_visit(user) is None
 
 
 def _checkin_summary(visit: Visit) -> str | None:
