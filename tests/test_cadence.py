@@ -10,6 +10,7 @@ import pytest
 
 from fieldcrm.analytics.cadence import (
     DueVisit,
+    due_head,
     due_page,
     due_visit,
     due_visits,
@@ -244,3 +245,34 @@ def test_the_sql_narrowing_keeps_exactly_the_due_customers(db, world, zone):
     got = {d.customer_id for d in due_visits(world.rep, now, zone)}
     assert got == expected
     assert 0 < len(expected) < len(customers)
+
+
+@pytest.mark.parametrize("margin", [0, 1, 20])
+@pytest.mark.parametrize("zone", [BERLIN, ZoneInfo("Pacific/Auckland")])
+def test_the_head_of_the_due_list_is_the_head_of_the_whole_list(db, world, monkeypatch, zone,
+                                                                   margin):
+    """due_head() reads only the first rows per class (plus a margin, plus the customers
+    visited on the same local day as the last one it needs, plus the never visited when
+    they reach into the page): for any page length it equals the whole list's head.
+    Many customers share a visiting day and a name, so the ties decide; margin 0 and 1
+    make it read the tie days itself."""
+    monkeypatch.setattr("fieldcrm.analytics.cadence.TIE_MARGIN", margin)
+    now = datetime(2026, 3, 30, 7, 30, tzinfo=UTC)
+    rng = random.Random(11)
+    customers = []
+    for _ in range(150):
+        grade = rng.choice("ABC")
+        last = None if rng.random() < 0.15 else \
+            now - timedelta(days=INTERVALS[grade] + rng.randint(-1, 4), hours=rng.choice((0, 5, 11, 23)))
+        customers.append(Customer(
+            name=rng.choice(("Adler", "Bäcker", "Müller", "Zeh")), abc_class=grade,
+            status=rng.choice(("customer", "customer", "prospect", "lead")),
+            territory_id=world.north.id, last_visited_at=last,
+            visit_interval_days=rng.choice((None,) * 6 + (INTERVALS[grade] + 1,))))
+    db.session.add_all(customers)
+    db.session.commit()
+    whole = due_visits(world.rep, now, zone)
+    assert len(whole) > 60
+    for count in (1, 2, 3, 5, 8, 13, 21, 40, len(whole), len(whole) + 5):
+        head, total = due_head(world.rep, now, zone, count)
+        assert (head, total) == (whole[:count], len(whole)), count

@@ -128,9 +128,53 @@ def possibly_due(intervals: dict[str, int], now: datetime, zone: ZoneInfo) -> sa
                 for grade, days in intervals.items()]
     return sa.or_(
         Customer.visit_interval_days.is_not(None),
-        sa.and_(Customer.abc_class.is_not(None), Customer.status.in_(CADENCE_STATUSES),
+        sa.and_(Customer.abc_class.in_(list(intervals)), Customer.status.in_(CADENCE_STATUSES),
                 sa.or_(Customer.last_visited_at.is_(None), *by_class)),
     )
+
+
+# The column's plain type: the UTC conversion of UTCDateTime is left to _decide().
+_LAST_VISIT = sa.type_coerce(Customer.last_visited_at, sa.DateTime(timezone=True))
+_DUE_COLUMNS = (Customer.id, Customer.name, Customer.abc_class, Customer.status,
+                Customer.visit_interval_days, _LAST_VISIT.label("last"))
+
+
+def _may_be_due(user: User, intervals: dict[str, int], now: datetime, zone: ZoneInfo,
+                owner_id: uuid.UUID | None) -> list:
+    """The WHERE clauses of every due-list query: live, in scope, possibly due, the owner."""
+    where = [~Customer.deleted, customer_scope(user), possibly_due(intervals, now, zone)]
+    if owner_id is not None:
+        where.append(Customer.owner_id == owner_id)
+    return where
+
+
+def _decide(row, today: date, zone: ZoneInfo, intervals: dict[str, int]) -> tuple | None:
+    """(sort key, DueVisit) of one row of ``_DUE_COLUMNS``, or None when it is not due.
+
+    The rule of due_visit(), unrolled: this runs for every customer that may be due.
+    The key sorts most overdue first; at equal delay A before B before C, never visited last.
+    """
+    customer_id, name, grade, status, own, last = row
+    interval = own or (intervals.get(grade) if status in CADENCE_STATUSES else None)
+    if not interval:
+        return None
+    if last is None:
+        return (0, True, CLASS_ORDER.get(grade, 3), name, customer_id), \
+            DueVisit(None, customer_id, today, interval)
+    if last.tzinfo is None:  # SQLite keeps UTC without the zone
+        last = last.replace(tzinfo=UTC)
+    due_on = last.astimezone(zone).date() + timedelta(days=interval)
+    overdue = (today - due_on).days
+    if overdue < 0:
+        return None
+    return (-overdue, False, CLASS_ORDER.get(grade, 3), name, customer_id), \
+        DueVisit(overdue, customer_id, due_on, interval)
+
+
+def _ranked(rows, today: date, zone: ZoneInfo, intervals: dict[str, int]) -> list[DueVisit]:
+    decided = [found for row in rows if (found := _decide(row, today, zone, intervals))]
+    decided.sort(key=lambda item: item[0])
+    return [due for _, due in decided]
 
 
 def due_visits(user: User, now: datetime, zone: ZoneInfo, *,
@@ -141,34 +185,77 @@ def due_visits(user: User, now: datetime, zone: ZoneInfo, *,
     One query of six columns, narrowed in SQL to the customers that may be due.
     """
     intervals = class_intervals()
-    # The column's plain type: the UTC conversion of UTCDateTime is left to the one below.
-    last_visit = sa.type_coerce(Customer.last_visited_at, sa.DateTime(timezone=True))
-    query = (sa.select(Customer.id, Customer.name, Customer.abc_class, Customer.status,
-                       Customer.visit_interval_days, last_visit)
-             .where(~Customer.deleted, customer_scope(user), possibly_due(intervals, now, zone)))
-    if owner_id is not None:
-        query = query.where(Customer.owner_id == owner_id)
+    rows = db.session.execute(sa.select(*_DUE_COLUMNS).where(
+        *_may_be_due(user, intervals, now, zone, owner_id)))
+    return _ranked(rows, local_date(now, zone), zone, intervals)
+
+
+TIE_MARGIN = 20
+
+
+def due_head(user: User, now: datetime, zone: ZoneInfo, count: int, *,
+             owner_id: uuid.UUID | None = None) -> tuple[list[DueVisit], int]:
+    """``due_visits()[:count]`` and ``len(due_visits())``, reading about ``count`` rows per class.
+
+    Within one class (one interval) the most overdue are those visited longest ago,
+    so per class the database ranks by last visit and sends the first
+    ``count + TIE_MARGIN`` with the class's size (one query, window functions).
+    Customers whose last visit fell on the same local day as a class's row number
+    ``count`` are just as overdue and may sort before it by name; the margin
+    usually holds them all, and when it may not (its last row is still on that
+    day, or they were never visited) that day's customers are read too. Customers
+    with an interval of their own are all read. Which rows are due, and their
+    order, is decided by the same rule as in due_visits().
+    """
+    intervals = class_intervals()
     today = local_date(now, zone)
-    found = []
-    # The rule of due_visit(), unrolled: this loop runs for every customer that may be due.
-    for customer_id, name, grade, status, own, last in db.session.execute(query):
-        interval = own or (intervals.get(grade) if status in CADENCE_STATUSES else None)
-        if not interval:
+    where = _may_be_due(user, intervals, now, zone, owner_id)
+    sent = count + TIE_MARGIN
+    # Partitioned by class and own interval: the class rows are those with own interval NULL.
+    window = {"partition_by": (Customer.abc_class, Customer.visit_interval_days),
+              "order_by": (Customer.last_visited_at.asc().nulls_last(), Customer.id)}
+    ranked = sa.select(
+        *_DUE_COLUMNS,
+        sa.func.row_number().over(**window).label("rank"),
+        sa.func.count().over(**window, rows=(None, None)).label("size"),
+    ).where(*where).subquery()
+    rows = db.session.execute(sa.select(ranked).where(
+        sa.or_(ranked.c.visit_interval_days.is_not(None), ranked.c.rank <= sent))).all()
+    total, candidates, boundary = 0, {}, {}
+    for row in rows:
+        candidates[row.id] = row[:6]
+        if row.visit_interval_days is not None:
+            total += _decide(row[:6], today, zone, intervals) is not None
             continue
-        if last is None:
-            due = DueVisit(None, customer_id, today, interval)
-        else:
-            if last.tzinfo is None:  # SQLite keeps UTC without the zone
-                last = last.replace(tzinfo=UTC)
-            due_on = last.astimezone(zone).date() + timedelta(days=interval)
-            overdue = (today - due_on).days
-            if overdue < 0:
-                continue
-            due = DueVisit(overdue, customer_id, due_on, interval)
-        found.append(((-(due.overdue_days or 0), due.overdue_days is None,
-                       CLASS_ORDER.get(grade, 3), name, customer_id), due))
-    found.sort(key=lambda item: item[0])
-    return [due for _, due in found]
+        if row.rank == 1:
+            total += row.size  # exact: possibly_due() is the rule itself for class intervals
+        if row.size > sent and row.rank in (count, sent):
+            boundary.setdefault(row.abc_class, {})[row.rank] = row.last
+    ties = [_same_day(grade, last[count], zone) for grade, last in boundary.items()
+            if last[count] is None or _day(last[count], zone) == _day(last[sent], zone)]
+    if ties:
+        for row in db.session.execute(
+                sa.select(*_DUE_COLUMNS).where(*where, Customer.visit_interval_days.is_(None),
+                                               sa.or_(*ties))):
+            candidates[row.id] = row
+    return _ranked(candidates.values(), today, zone, intervals)[:count], total
+
+
+def _day(last: datetime | None, zone: ZoneInfo) -> date | None:
+    """The local day of a last visit as read by the due queries (naive UTC on SQLite)."""
+    if last is None:
+        return None
+    return local_date(last if last.tzinfo else last.replace(tzinfo=UTC), zone)
+
+
+def _same_day(grade: str, last: datetime | None, zone: ZoneInfo) -> sa.ColumnElement[bool]:
+    """The class's customers visited from ``last`` to the end of its local day (never, if None)."""
+    if last is None:
+        return sa.and_(Customer.abc_class == grade, Customer.last_visited_at.is_(None))
+    next_day = day_start(_day(last, zone) + timedelta(days=1), zone)
+    return sa.and_(Customer.abc_class == grade,
+                   Customer.last_visited_at >= (last if last.tzinfo else last.replace(tzinfo=UTC)),
+                   Customer.last_visited_at < next_day)
 
 
 @dataclass(frozen=True)
@@ -183,11 +270,11 @@ class DueRow:
 def due_page(user: User, now: datetime, zone: ZoneInfo, *, owner_id: uuid.UUID | None = None,
              offset: int = 0, limit: int = 50) -> tuple[list[DueRow], int]:
     """One page of the due list as whole customers, and how many are due in all."""
-    due = due_visits(user, now, zone, owner_id=owner_id)
-    page = due[offset:offset + limit]
+    head, total = due_head(user, now, zone, offset + limit, owner_id=owner_id)
+    page = head[offset:]
     customers = {c.id: c for c in db.session.scalars(
         sa.select(Customer).where(Customer.id.in_([d.customer_id for d in page]))
     )} if page else {}
     rows = [DueRow(customers[d.customer_id], d, state_at(customers[d.customer_id].opening_hours, now))
             for d in page if d.customer_id in customers]
-    return rows, len(due)
+    return rows, total
