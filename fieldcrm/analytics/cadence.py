@@ -17,10 +17,14 @@ The "due for a visit" list needs no date arithmetic in SQL (which differs
 between SQLite and PostgreSQL, and neither knows the viewer's calendar the same
 way): per class, "due" is "last visit before the UTC instant a certain local day
 began", a bound computed in Python and compared with a plain ``<`` that both
-databases evaluate alike (``possibly_due``). Only those rows, six columns each, are read; Python then
-decides each (the few customers with an interval of their own included),
-sorts, and only the page shown is loaded as whole customers. See
-docs/PERFORMANCE.md for the numbers.
+databases evaluate alike (``possibly_due``). ``due_visits`` reads those rows,
+six columns each, and Python decides and sorts them (the few customers with an
+interval of their own included): the whole list, the input of route planning.
+The page (``due_page``) needs only its head and the count: ``due_head`` lets the
+database rank each class by last visit (within a class, visited longest ago is
+most overdue) and send about a page per class, so Python decides ~100 rows
+instead of every due customer. Only the page shown is loaded as whole
+customers. See docs/PERFORMANCE.md for the numbers.
 """
 
 import uuid
