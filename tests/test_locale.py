@@ -33,3 +33,14 @@ def test_times_shown_in_users_zone(app, world, client, db):
     client.login("rep1@example.com")
     page = client.get(f"/customers/{world.customer.id}").get_data(as_text=True)
     assert "Kunden" in page or "Kontakte" in page
+
+
+def test_templates_translate_in_the_locale_of_the_moment(app):
+    """Templates look the translations up once per request and locale; a force_locale
+    block inside the request still gets its own language, and the request's afterwards."""
+    template = app.jinja_env.from_string("{{ _('Log out') }}|{{ ngettext('%(num)s due', '%(num)s due', 2) }}")
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        assert template.render() == "Abmelden|2 fällig"
+        with force_locale("en"):
+            assert template.render() == "Log out|2 due"
+        assert template.render() == "Abmelden|2 fällig"
