@@ -95,10 +95,10 @@ def complete_followup(user: User, followup: Followup, *, now: datetime | None = 
     if followup.done_at is not None:
         return followup
     followup.done_at = now or utcnow()
-    db.session.flush()
+    flush()
     record_activity(followup.customer_id, "followup", followup.id, user_id=user.id,
                     field="done", summary=followup.title)
-    db.session.flush()
+    flush()
     return followup
 
 

@@ -180,13 +180,14 @@ def _duplicate(m: Mutation) -> dict:
 
 
 def _collectable(user: User, m: Mutation, absent: set, created: set) -> bool:
-    """A new note, follow-up, contact, customer or finished visit whose customer is
-    already in the database: its checks read nothing that another mutation of the
-    batch, not yet written, may have changed. (A check-in reads the user's open and
+    """A new note, follow-up, contact, customer or finished visit whose customer (and
+    visit) is already in the database: its checks read nothing that another mutation
+    of the batch, not yet written, may have changed. (A check-in reads the user's open and
     planned visits: a finished visit that meets neither leaves both as they were, and
     the others are written at once.)"""
     if m.op != "upsert" or (m.entity, m.entity_id) not in absent \
-            or str(m.fields.get("customer_id")).lower() in created:
+            or str(m.fields.get("customer_id")).lower() in created \
+            or str(m.fields.get("visit_id")).lower() in created:
         return False
     if m.entity == "visit":
         customer_id = _uuid_or_none(m.fields.get("customer_id"))
