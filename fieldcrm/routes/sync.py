@@ -1,6 +1,6 @@
 """The offline sync endpoints: push, pull, and the device's rejected changes."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -10,6 +10,7 @@ from ..extensions import db
 from ..models import SyncRejection, utcnow
 from ..scope import parse_uuid_or_404
 from ..sync import pull as pull_module
+from ..sync import pull_rows
 from ..sync import push as push_module
 from ..sync.push import ProtocolError
 
@@ -46,7 +47,8 @@ def pull():
     body = json_body()
     result = pull_module.pull(current_user, body)
     db.session.commit()
-    return jsonify(result)
+    # Not jsonify: most changes are JSON text the database wrote (fieldcrm.sync.pull_rows).
+    return current_app.response_class(pull_rows.encode(result), mimetype="application/json")
 
 
 def _rejection_json(row: SyncRejection) -> dict:

@@ -20,21 +20,25 @@ gets ``reset: true`` and a full pull.
 """
 
 import hashlib
-import uuid
+import json
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.dialects import postgresql
 
 from ..extensions import db
 from ..models import Customer, History, SyncCounter, User, utcnow
 from ..scope import customer_scope, team_ids_query, territory_ids_query
+from . import pull_rows
 from .entities import PULLED
 from .push import ProtocolError, bind_client, parse_client_id
 
 PAGE_SIZE = 5000  # rows per pull page: fewer pages make a first pull cheaper (docs/PERFORMANCE.md)
-PLAIN_ROWS = {"history"}
+# Entities whose rows the database formats itself (pull_rows); the others go through the ORM.
+FAST_ROWS = {name: fast for name, entity in PULLED.items()
+             if (fast := pull_rows.fast_rows(name, entity)) is not None}
 ASSIGNMENT_FIELDS = ("territory_id", "owner_id")
 
 
@@ -71,10 +75,15 @@ def decode_cursor(cursor: str, scope: str) -> int | None:
     return version if purged <= version <= current else None
 
 
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
 def _revoked_customers(user: User, since: int) -> sa.Select:
     """History entries that moved a customer out of the user's scope since ``since``."""
+    entity_id = pull_rows.uuid_text(History.entity_id, _dialect()).label("id")
     if user.role == "admin":
-        return sa.select(sa.literal("revoke"), History.entity_id, History.version).where(sa.false())
+        return sa.select(sa.literal("revoke"), entity_id, History.version).where(sa.false())
     mine = [str(t) for t in db.session.scalars(territory_ids_query(user))]
     owners = [str(u) for u in db.session.scalars(team_ids_query(user))] \
         if user.role == "manager" else [str(user.id)]
@@ -82,16 +91,23 @@ def _revoked_customers(user: User, since: int) -> sa.Select:
         sa.and_(History.field == "territory_id", History.old.in_(mine)),
         sa.and_(History.field == "owner_id", History.old.in_(owners)),
     )
-    return sa.select(sa.literal("revoke"), History.entity_id, History.version).where(
+    return sa.select(sa.literal("revoke"), entity_id, History.version).where(
         History.version > since, History.kind == "change", History.entity == "customer",
         was_mine, ~History.entity_id.in_(sa.select(Customer.id).where(customer_scope(user))),
     )
 
 
 def _change_list(user: User, since: int, full: bool, limit: int) -> list:
+    """(entity, id, version) of the page's changes in version order, one more than ``limit``.
+
+    The id is only read for ``revoke`` (as text); a row is known by its version, which no
+    other row of any pulled table has (fieldcrm.versioning hands each row its own), so the
+    list costs no id conversion per row.
+    """
     branches = []
+    no_id = sa.cast(sa.null(), sa.Text).label("id")
     for name, entity in PULLED.items():
-        query = sa.select(sa.literal(name), entity.model.id, entity.model.version).where(
+        query = sa.select(sa.literal(name), no_id, entity.model.version).where(
             entity.model.version > since, entity.visible(user))
         if full and hasattr(entity.model, "deleted"):
             query = query.where(~entity.model.deleted)
@@ -103,7 +119,8 @@ def _change_list(user: User, since: int, full: bool, limit: int) -> list:
         branches.append(_revoked_customers(user, since))
     union = sa.union_all(*branches).subquery()
     columns = list(union.c)
-    return db.session.execute(
+    # Core, not the ORM: plain rows, without the ORM's per-row result processing.
+    return db.session.connection().execute(
         sa.select(*columns).order_by(columns[2]).limit(limit + 1)
     ).all()
 
@@ -127,7 +144,7 @@ def pull(user: User, body: dict) -> dict:
     rows = _change_list(user, since, full=since == 0, limit=limit)
     has_more = len(rows) > limit
     rows = rows[:limit]
-    changes = _load(user, rows)
+    changes = _load(rows)
     result = {
         "changes": changes,
         "cursor": encode_cursor(rows[-1][2] if rows else since, scope),
@@ -139,48 +156,49 @@ def pull(user: User, body: dict) -> dict:
     return result
 
 
-def _load(user: User, rows: list) -> list[dict]:
-    """Whole rows for the listed changes, in the list's order.
+def _listed(model, versions: set[int]) -> sa.ColumnElement[bool]:
+    """``model.version`` is one of ``versions``: one parameter (a JSON list on SQLite, an
+    array on PostgreSQL) for thousands of versions, read through the version index."""
+    ordered = sorted(versions)
+    if _dialect() == "postgresql":
+        return model.version == sa.any_(sa.bindparam("versions", ordered,
+                                                     type_=postgresql.ARRAY(sa.BigInteger)))
+    return model.version.in_(sa.select(sa.literal_column("value")).select_from(
+        sa.func.json_each(sa.bindparam("versions", json.dumps(ordered), type_=sa.String))))
 
-    Read per entity by the page's range of versions (one indexed query, instead of
-    thousands of ids as parameters) and kept when listed. No row of the range that
-    was not listed can be one to send: versions are committed in order, so the list
-    saw every committed row below its last version; a row that changed since has a
-    newer version and comes with the next page or pull.
+
+def _load(rows: list) -> list:
+    """The changes for the listed rows, in the list's order: dicts, or JSON text (pull_rows).
+
+    Read per entity by the listed versions. A version belongs to exactly one row of all
+    pulled tables (fieldcrm.versioning), and a row that changes gets a new one, so a row
+    read by a listed version is the listed row as the list saw it, in the user's scope:
+    no scope filter again. A row that changed since the list was read is not found and
+    comes, with its newer version, on the next page or pull.
     """
-    wanted: dict[str, set[uuid.UUID]] = {}
-    versions: dict[str, list[int]] = {}
-    for name, row_id, version in rows:
-        wanted.setdefault(name, set()).add(row_id)
-        low_high = versions.setdefault(name, [version, version])
-        low_high[0], low_high[1] = min(low_high[0], version), max(low_high[1], version)
-    loaded = {}
-    for name, ids in wanted.items():
+    wanted: dict[str, set[int]] = {}
+    for name, _row_id, version in rows:
+        wanted.setdefault(name, set()).add(version)
+    loaded = {}  # version -> change
+    for name, listed in wanted.items():
         if name == "revoke":
             continue
         entity = PULLED[name]
         model = entity.model
-        in_range = sa.and_(model.version.between(*versions[name]), entity.visible(user))
-        if name in PLAIN_ROWS:
-            # Read-only rows without relationships: plain rows serialise the same, and
-            # skip the ORM's identity map (most of a first pull is history).
-            found = db.session.execute(sa.select(*model.__table__.c).where(in_range))
-        else:
-            found = db.session.scalars(sa.select(model).where(in_range))
-        for obj in found:
-            if obj.id in ids:
-                loaded[(name, obj.id)] = obj
+        fast = FAST_ROWS.get(name)
+        if fast is not None:
+            loaded.update(pull_rows.load(fast, _listed(model, listed)))
+            continue
+        for obj in db.session.scalars(sa.select(model).where(_listed(model, listed))):
+            loaded[obj.version] = {
+                "entity": name, "entity_id": str(obj.id),
+                "op": "delete" if obj.deleted else "upsert", "version": obj.version,
+                "data": None if obj.deleted else entity.serialize(obj)}
     changes = []
     for name, row_id, version in rows:
         if name == "revoke":
-            changes.append({"entity": "customer", "entity_id": str(row_id), "op": "revoke",
+            changes.append({"entity": "customer", "entity_id": row_id, "op": "revoke",
                             "version": version, "data": None})
-            continue
-        obj = loaded.get((name, row_id))
-        if obj is None:
-            continue
-        deleted = name not in PLAIN_ROWS and obj.deleted
-        changes.append({"entity": name, "entity_id": str(row_id),
-                        "op": "delete" if deleted else "upsert", "version": obj.version,
-                        "data": None if deleted else PULLED[name].serialize(obj)})
+        elif version in loaded:
+            changes.append(loaded[version])
     return changes

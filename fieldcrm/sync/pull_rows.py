@@ -1,0 +1,212 @@
+"""Pulled rows serialised without per-value Python conversions.
+
+A first pull is tens of thousands of rows, most of them history entries. Loading
+them as ORM objects (or plain rows) and turning every UUID and time into a
+Python object and back into a string cost more than a second. Here the database
+formats the values itself, exactly as the API's serializers write them
+(fieldcrm.api.serialize.json_value):
+
+- UUIDs: lowercase with hyphens, as ``str(uuid)``;
+- times: UTC in ISO 8601, ``2026-11-23T19:30:05.120000+00:00``, with the
+  fraction left out when it is zero, as ``datetime.isoformat()``;
+- dates ``YYYY-MM-DD``; decimals (scale 2) as strings with two places.
+
+Rows of an entity without float columns (history, contacts, notes, follow-ups,
+products) come back as the finished JSON text of the whole change, built by the
+database (``||`` and ``to_json`` / ``json_quote``), and are written into the
+response as they are. Rows with floats (customers, visits) come back as tuples
+of ready values and go through the JSON encoder: SQLite has no shortest
+round-trip formatting of a float, and Python's is the one the API writes.
+
+Only entities whose serializer is one of the plain ones below take this path;
+any other (orders with their lines, territories with their reps, a serializer
+changed later) is loaded through the ORM as before. tests/test_sync_pull_rows.py
+checks that both paths give the same values for every pulled entity.
+"""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..api import serialize as ser
+from ..models import UTCDateTime
+from .entities import history_json
+
+# The fields each plain serializer writes, in its order.
+HISTORY_FIELDS = ("id", "version", "customer_id", "at", "user_id", "kind", "entity", "entity_id",
+                  "field", "old", "new", "ref_id")
+SERIALIZER_FIELDS: dict[Callable, tuple[str, ...]] = {
+    ser.customer_json: ser.COMMON_FIELDS + ser.CUSTOMER_FIELDS + ser.CUSTOMER_READ_ONLY,
+    ser.contact_json: ser.COMMON_FIELDS + ser.CONTACT_FIELDS,
+    ser.product_json: ser.COMMON_FIELDS + ser.PRODUCT_FIELDS,
+    ser.visit_json: ser.COMMON_FIELDS + ser.VISIT_FIELDS,
+    ser.note_json: ser.COMMON_FIELDS + ser.NOTE_FIELDS,
+    ser.followup_json: ser.COMMON_FIELDS + ser.FOLLOWUP_FIELDS,
+    history_json: HISTORY_FIELDS,
+}
+COMPACT = {"separators": (",", ":")}
+
+
+class RawJSON(str):
+    """JSON text that goes into the response as it is."""
+
+
+def _kind(column: sa.Column) -> str | None:
+    """How a column's value is formatted; None when this module does not know it."""
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "time"
+    if isinstance(kind, sa.Uuid):
+        return "uuid"
+    if isinstance(kind, sa.Float):
+        return "float"
+    if isinstance(kind, sa.Numeric):
+        return "decimal" if kind.scale == 2 else None
+    if isinstance(kind, sa.Boolean):
+        return "bool"
+    if isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime):
+        return "date"
+    if isinstance(kind, sa.Integer):
+        return "int"
+    if isinstance(kind, sa.String):
+        return "text"
+    return None
+
+
+def _lit(text: str) -> sa.ColumnElement:
+    return sa.literal_column("'" + text.replace("'", "''") + "'", sa.Text)
+
+
+def _concat(*parts) -> sa.ColumnElement:
+    return functools.reduce(lambda a, b: a.op("||", return_type=sa.Text)(b), parts)
+
+
+def uuid_text(column, dialect: str) -> sa.ColumnElement:
+    """A UUID column as ``str(uuid)`` writes it."""
+    if dialect == "postgresql":
+        return sa.cast(column, sa.Text)
+    # SQLite keeps the 32 lowercase hex digits SQLAlchemy's Uuid writes (uuid.hex).
+    raw = sa.type_coerce(column, sa.Text)
+    text = sa.func.printf(_lit("%.8s-%.4s-%.4s-%.4s-%.12s"), raw, sa.func.substr(raw, 9),
+                          sa.func.substr(raw, 13), sa.func.substr(raw, 17), sa.func.substr(raw, 21))
+    return sa.case((column.is_(None), None), else_=text)  # printf writes NULL as ''
+
+
+
+def _time_text(column, dialect: str) -> sa.ColumnElement:
+    # '.000000' can only be the fraction: isoformat() leaves a zero fraction out.
+    if dialect == "postgresql":
+        text = sa.func.to_char(sa.func.timezone(_lit("UTC"), column),
+                               _lit('YYYY-MM-DD"T"HH24:MI:SS.US'))
+    else:
+        # SQLite keeps the naive UTC time as 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's format).
+        text = sa.func.replace(sa.type_coerce(column, sa.Text), " ", "T")
+    return _concat(sa.func.replace(text, ".000000", ""), _lit("+00:00"))  # NULL stays NULL
+
+
+def _value_text(column, kind: str, dialect: str) -> sa.ColumnElement:
+    """The column as the JSON value's text form (a string, not yet quoted), NULL kept."""
+    if kind == "uuid":
+        return uuid_text(column, dialect)
+    if kind == "time":
+        return _time_text(column, dialect)
+    if kind == "date":
+        return sa.func.to_char(column, _lit("YYYY-MM-DD")) if dialect == "postgresql" \
+            else sa.type_coerce(column, sa.Text)
+    if kind == "decimal":
+        return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.case(
+            (column.is_(None), None), else_=sa.func.printf(_lit("%.2f"), column))
+    return column
+
+
+def _json_text(column, kind: str, dialect: str) -> sa.ColumnElement:
+    """The column's value as JSON text ('null' for NULL)."""
+    if kind == "bool":
+        return sa.case((column.is_(None), _lit("null")), (column, _lit("true")), else_=_lit("false"))
+    if kind == "int":
+        return sa.func.coalesce(sa.cast(column, sa.Text), _lit("null"))
+    text = _value_text(column, kind, dialect)
+    if dialect == "postgresql":
+        return sa.func.coalesce(sa.cast(sa.func.to_json(sa.type_coerce(text, sa.Text)), sa.Text),
+                                _lit("null"))
+    return sa.func.json_quote(sa.type_coerce(text, sa.Text))
+
+
+@dataclass(frozen=True)
+class FastRows:
+    """How one entity's rows are read ready to send."""
+
+    name: str
+    model: type
+    columns: tuple[tuple[str, sa.Column, str], ...]  # (field, column, kind)
+    as_text: bool  # the database writes the whole change as JSON text
+
+    def select(self, dialect: str) -> sa.Select:
+        model = self.model
+        deleted = model.deleted if hasattr(model, "deleted") else sa.false()
+        head = (uuid_text(model.id, dialect), model.version, deleted)
+        if self.as_text:
+            parts = [_lit(f'{{"entity":"{self.name}","entity_id":"'), uuid_text(model.id, dialect),
+                     _lit('","op":"upsert","version":'), sa.cast(model.version, sa.Text),
+                     _lit(',"data":{')]
+            for number, (field, column, kind) in enumerate(self.columns):
+                parts += [_lit(("," if number else "") + f'"{field}":'),
+                          _json_text(column, kind, dialect)]
+            parts.append(_lit("}}"))
+            selected = (*head, _concat(*parts))
+        else:
+            selected = (*head, *(_value_text(column, kind, dialect)
+                                 for _, column, kind in self.columns))
+        # Positional labels: the id is selected twice as the same expression.
+        return sa.select(*(column.label(f"c{number}") for number, column in enumerate(selected)))
+
+
+def fast_rows(name: str, entity) -> FastRows | None:
+    """The fast path for an entity, or None when its rows must go through the ORM."""
+    fields = SERIALIZER_FIELDS.get(entity.serialize)
+    if fields is None:
+        return None
+    table_columns = entity.model.__table__.c
+    columns = []
+    for field in fields:
+        column = table_columns.get(field)
+        kind = None if column is None else _kind(column)
+        if kind is None:
+            return None
+        columns.append((field, getattr(entity.model, field), kind))
+    as_text = all(kind != "float" for _, _, kind in columns)
+    return FastRows(name, entity.model, tuple(columns), as_text)
+
+
+def load(fast: FastRows, where: sa.ColumnElement) -> dict[int, object]:
+    """The changes for the rows matching ``where``, by version."""
+    from ..extensions import db
+
+    dialect = db.session.get_bind().dialect.name
+    dumps = current_app.json.dumps
+    names = [field for field, _, _ in fast.columns]
+    found = {}
+    for row in db.session.connection().execute(fast.select(dialect).where(where)):
+        row_id, version, deleted = row[0], row[1], row[2]
+        if deleted:
+            found[version] = {"entity": fast.name, "entity_id": row_id, "op": "delete",
+                             "version": version, "data": None}
+        elif fast.as_text:
+            found[version] = RawJSON(row[3])
+        else:
+            found[version] = RawJSON(dumps(
+                {"entity": fast.name, "entity_id": row_id, "op": "upsert", "version": version,
+                 "data": dict(zip(names, row[3:], strict=True))}, **COMPACT))
+    return found
+
+
+def encode(result: dict) -> str:
+    """The pull's response body: ``result`` as JSON, with RawJSON changes written as they are."""
+    dumps = current_app.json.dumps
+    changes = ",".join(change if isinstance(change, RawJSON) else dumps(change, **COMPACT)
+                       for change in result["changes"])
+    rest = {key: value for key, value in result.items() if key != "changes"}
+    return '{"changes":[' + changes + "]," + dumps(rest, **COMPACT)[1:]
