@@ -208,5 +208,5 @@ def encode(result: dict) -> str:
     dumps = current_app.json.dumps
     changes = ",".join(change if isinstance(change, RawJSON) else dumps(change, **COMPACT)
                        for change in result["changes"])
-    rest = {key: value for key, value in result.items() if key != "changes"}
-    return '{"changes":[' + changes + "]," + dumps(rest, **COMPACT)[1:]
+    rest = dumps({key: value for key, value in result.items() if key != "changes"}, **COMPACT)
+    return '{"changes":[' + changes + "]" + ("," + rest[1:] if rest != "{}" else "}")
