@@ -20,13 +20,11 @@ gets ``reset: true`` and a full pull.
 """
 
 import hashlib
-import json
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.dialects import postgresql
 
 from ..extensions import db
 from ..models import Customer, History, SyncCounter, User, utcnow
@@ -156,17 +154,6 @@ def pull(user: User, body: dict) -> dict:
     return result
 
 
-def _listed(model, versions: set[int]) -> sa.ColumnElement[bool]:
-    """``model.version`` is one of ``versions``: one parameter (a JSON list on SQLite, an
-    array on PostgreSQL) for thousands of versions, read through the version index."""
-    ordered = sorted(versions)
-    if _dialect() == "postgresql":
-        return model.version == sa.any_(sa.bindparam("versions", ordered,
-                                                     type_=postgresql.ARRAY(sa.BigInteger)))
-    return model.version.in_(sa.select(sa.literal_column("value")).select_from(
-        sa.func.json_each(sa.bindparam("versions", json.dumps(ordered), type_=sa.String))))
-
-
 def _load(rows: list) -> list:
     """The changes for the listed rows, in the list's order: dicts, or JSON text (pull_rows).
 
@@ -187,9 +174,12 @@ def _load(rows: list) -> list:
         model = entity.model
         fast = FAST_ROWS.get(name)
         if fast is not None:
-            loaded.update(pull_rows.load(fast, _listed(model, listed)))
+            loaded.update(pull_rows.load(fast, listed))
             continue
-        for obj in db.session.scalars(sa.select(model).where(_listed(model, listed))):
+        dialect = _dialect()
+        for obj in db.session.scalars(
+                sa.select(model).where(pull_rows.listed(model, dialect)),
+                {"versions": pull_rows.versions_value(listed, dialect)}):
             loaded[obj.version] = {
                 "entity": name, "entity_id": str(obj.id),
                 "op": "delete" if obj.deleted else "upsert", "version": obj.version,

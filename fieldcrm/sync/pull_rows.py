@@ -24,12 +24,15 @@ changed later) is loaded through the ORM as before. tests/test_sync_pull_rows.py
 checks that both paths give the same values for every pulled entity.
 """
 
+import dataclasses
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql
 
 from ..api import serialize as ser
 from ..models import UTCDateTime
@@ -128,11 +131,13 @@ def _json_text(column, kind: str, dialect: str) -> sa.ColumnElement:
         return sa.case((column.is_(None), _lit("null")), (column, _lit("true")), else_=_lit("false"))
     if kind == "int":
         return sa.func.coalesce(sa.cast(column, sa.Text), _lit("null"))
-    text = _value_text(column, kind, dialect)
+    text = sa.type_coerce(_value_text(column, kind, dialect), sa.Text)
+    if kind != "text":
+        # UUIDs, times, dates and decimals have nothing to escape: quotes are enough.
+        return sa.func.coalesce(_concat(_lit('"'), text, _lit('"')), _lit("null"))
     if dialect == "postgresql":
-        return sa.func.coalesce(sa.cast(sa.func.to_json(sa.type_coerce(text, sa.Text)), sa.Text),
-                                _lit("null"))
-    return sa.func.json_quote(sa.type_coerce(text, sa.Text))
+        return sa.func.coalesce(sa.cast(sa.func.to_json(text), sa.Text), _lit("null"))
+    return sa.func.json_quote(text)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,13 @@ class FastRows:
     model: type
     columns: tuple[tuple[str, sa.Column, str], ...]  # (field, column, kind)
     as_text: bool  # the database writes the whole change as JSON text
+    statements: dict = dataclasses.field(default_factory=dict, compare=False)  # per dialect, built once
+
+    def statement(self, dialect: str) -> sa.Select:
+        """The rows of the listed versions (parameter ``versions``, see ``versions_value``)."""
+        if dialect not in self.statements:
+            self.statements[dialect] = self.select(dialect).where(listed(self.model, dialect))
+        return self.statements[dialect]
 
     def select(self, dialect: str) -> sa.Select:
         model = self.model
@@ -181,15 +193,33 @@ def fast_rows(name: str, entity) -> FastRows | None:
     return FastRows(name, entity.model, tuple(columns), as_text)
 
 
-def load(fast: FastRows, where: sa.ColumnElement) -> dict[int, object]:
-    """The changes for the rows matching ``where``, by version."""
+def listed(model, dialect: str) -> sa.ColumnElement[bool]:
+    """``model.version`` is one of the parameter ``versions``: one parameter (a JSON list on
+    SQLite, an array on PostgreSQL) for thousands of versions, read through the version
+    index, and one statement whatever their number."""
+    if dialect == "postgresql":
+        return model.version == sa.any_(sa.bindparam("versions",
+                                                     type_=postgresql.ARRAY(sa.BigInteger)))
+    return model.version.in_(sa.select(sa.literal_column("value")).select_from(
+        sa.func.json_each(sa.bindparam("versions", type_=sa.String))))
+
+
+def versions_value(versions, dialect: str):
+    """The value of the ``versions`` parameter of ``listed``."""
+    ordered = sorted(versions)
+    return ordered if dialect == "postgresql" else json.dumps(ordered)
+
+
+def load(fast: FastRows, versions) -> dict[int, object]:
+    """The changes for the rows of ``versions`` (those that still have them), by version."""
     from ..extensions import db
 
     dialect = db.session.get_bind().dialect.name
     dumps = current_app.json.dumps
-    names = [field for field, _, _ in fast.columns]
+    names = [name for name, _, _ in fast.columns]
     found = {}
-    for row in db.session.connection().execute(fast.select(dialect).where(where)):
+    for row in db.session.connection().execute(fast.statement(dialect),
+                                               {"versions": versions_value(versions, dialect)}):
         row_id, version, deleted = row[0], row[1], row[2]
         if deleted:
             found[version] = {"entity": fast.name, "entity_id": row_id, "op": "delete",
