@@ -17,6 +17,7 @@ time, client id and mutation id; other writes count as made now by no device.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -24,8 +25,8 @@ import sqlalchemy as sa
 from flask import has_request_context
 from flask_login import current_user
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
+from sqlalchemy.orm import Session, make_transient
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history, instance_state
 
 from .models import Contact, Customer, History, Syncable, utcnow
 
@@ -189,63 +190,72 @@ def write_new_rows(session: Session) -> None:
     in the order they were added, then their history entries; ``updated_at``; a new
     customer's ``seq``; the "created" entries of new customers and contacts — without
     the unit of work, which costs a sync push far more than the inserts themselves.
-    The written objects leave the session (``version`` stays readable; read the row
+    The written objects leave the session, keeping their ``version`` (read the row
     again by id for more). If a new row has a relationship set (the unit of work
     would fill in its foreign key), this is a plain flush.
     """
     new = list(session.new)
-    if not new or any(_relationship_set(obj) for obj in new):
+    states = [instance_state(obj) for obj in new]
+    plans = [_plan(type(obj)) for obj in new]
+    if not new or any(not plan.relationships.isdisjoint(state.committed_state)
+                      for plan, state in zip(plans, states, strict=True)):
         session.flush()
         return
     now = utcnow()
-    rows = [obj for obj in new if isinstance(obj, Syncable)]
-    entries = [obj for obj in new if isinstance(obj, History) and not obj.version]
+    values = [{plan.columns[key]: value for key, value in state.dict.items() if key in plan.columns}
+              for plan, state in zip(plans, states, strict=True)]
+    written = [(obj, row) for obj, row in zip(new, values, strict=True) if isinstance(obj, Syncable)]
+    written += [(obj, row) for obj, row in zip(new, values, strict=True)
+                if isinstance(obj, History) and not obj.version]
     actor_id = _actor_id(session)
     created = [] if session.info.get("skip_history") else [
-        _created_entry(obj, now, actor_id) for obj in rows if type(obj) in HISTORY_ENTITIES]
-    first = allocate_versions(session, len(rows) + len(entries) + len(created))
-    for offset, obj in enumerate(rows + entries):
-        if obj.id is None and isinstance(obj, Syncable):
-            obj.id = uuid.uuid4()
-        obj.version = first + offset
+        _created_entry(obj, now, actor_id) for obj, _ in written if type(obj) in HISTORY_ENTITIES]
+    version = allocate_versions(session, len(written) + len(created))
+    for obj, row in written:
+        row["version"] = version
         if isinstance(obj, Syncable):
-            obj.updated_at = now
-        if isinstance(obj, Customer) and obj.seq is None:
-            obj.seq = obj.version
-    for offset, entry in enumerate(created, first + len(rows) + len(entries)):
-        entry["version"] = offset
-    by_table: dict[sa.Table, list[dict]] = {History.__table__: []}
-    for obj in new:
-        by_table.setdefault(obj.__table__, []).append(_column_values(obj))
-    by_table[History.__table__] += created
+            if obj.id is None:
+                obj.id = row["id"] = uuid.uuid4()
+            obj.version = version
+            row["updated_at"] = now
+            if isinstance(obj, Customer) and obj.seq is None:
+                row["seq"] = version
+        version += 1
+    for entry in created:
+        entry["version"] = version
+        version += 1
+    by_table: dict[sa.Table, list[dict]] = {}
+    for plan, row in zip(plans, values, strict=True):
+        by_table.setdefault(plan.table, []).append(row)
+    by_table.setdefault(History.__table__, []).extend(created)
     connection = session.connection()
     for table in _tables_in_insert_order():
-        if by_table.get(table):
+        if table in by_table:
             _insert(connection, table, by_table[table])
     for obj in new:
-        session.expunge(obj)
+        make_transient(obj)  # out of the session (nothing cascades from a new row)
     session.flush()
 
 
-def _relationship_set(obj) -> bool:
-    state = inspect(obj)
-    return any(rel.key in state.committed_state for rel in state.mapper.relationships)
+@dataclass(frozen=True)
+class _Plan:
+    """How write_new_rows writes one mapped class."""
+
+    table: sa.Table
+    columns: dict[str, str]  # attribute → column
+    relationships: frozenset[str]
 
 
-def _column_values(obj) -> dict:
-    """The column values set on a new object; the columns left out get their defaults."""
-    state = inspect(obj)
-    values = state.dict
-    return {column.key: values[key] for key, column in _columns(state.mapper) if key in values}
+_PLANS: dict[type, _Plan] = {}
 
 
-_COLUMNS: dict = {}
-
-
-def _columns(mapper) -> list[tuple[str, sa.Column]]:
-    if mapper not in _COLUMNS:
-        _COLUMNS[mapper] = [(attr.key, attr.columns[0]) for attr in mapper.column_attrs]
-    return _COLUMNS[mapper]
+def _plan(cls: type) -> _Plan:
+    if cls not in _PLANS:
+        mapper = inspect(cls)
+        _PLANS[cls] = _Plan(mapper.local_table,
+                            {attr.key: attr.columns[0].key for attr in mapper.column_attrs},
+                            frozenset(rel.key for rel in mapper.relationships))
+    return _PLANS[cls]
 
 
 _INSERT_ORDER: list[sa.Table] = []
@@ -260,7 +270,7 @@ def _tables_in_insert_order() -> list[sa.Table]:
 
 def _insert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
     """One executemany per set of given columns: a column a row leaves out gets its default."""
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[frozenset, list[dict]] = {}
     for row in rows:
         groups.setdefault(frozenset(row), []).append(row)
     for group in groups.values():

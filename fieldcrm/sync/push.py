@@ -8,7 +8,9 @@ blocks the queue. ``last_mutation_id`` is saved in the same transaction as the
 effects, so a lost response followed by a retry never applies anything twice.
 """
 
+import gc
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -129,8 +131,33 @@ def bind_client(user: User, client_id: uuid.UUID, *, lock: bool) -> SyncClient:
     return client
 
 
+@contextmanager
+def _collector_paused():
+    """Hold off Python's cyclic garbage collector while a batch is applied.
+
+    A push of 1,000 mutations makes some 30,000 objects (rows, their ORM state, history
+    entries) that all live until the batch is done, so a collection in between frees
+    nothing, yet a full one walks the whole heap of the process: 100-300 ms of a push
+    (bench.sync). Reference counting frees as usual meanwhile, and the collector runs
+    again afterwards. It is process-wide: a request running alongside collects later.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def push(user: User, body: dict) -> dict:
     """Apply a push in the current transaction and return the response body (caller commits)."""
+    with _collector_paused():
+        return _push(user, body)
+
+
+def _push(user: User, body: dict) -> dict:
     client_id, mutations = parse_push(body)
     received_at = utcnow()
     client = bind_client(user, client_id, lock=True)
@@ -211,11 +238,12 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
     and None returned: the caller applies the batch one by one, where a rejection
     is recorded and the others still apply. Same effects, same results.
     """
-    session = db.session
+    session = db.session()
     savepoint = session.begin_nested()
     results: list[dict | None] = []
     waiting: list[tuple[int, Mutation, Outcome]] = []
     created: set[str] = set()
+    device = str(client.id)
 
     def settle():
         write_new_rows(session)
@@ -230,20 +258,19 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
             effective_at = min(m.changed_at, received_at)
             if m.entity == "customer" and (m.entity, m.entity_id) not in absent:
                 forget_visible()  # an edit or delete may take a customer out of scope
-            session.info["batch_reads"] = session.info.get("batch_reads", {})
+            session.info.setdefault("batch_reads", {})
             with session.no_autoflush:  # what is collected is written by settle() only
                 collect = _collectable(user, m, absent, created)
-            if collect:
-                session.info["collect_writes"] = True
-                with session.no_autoflush:
-                    outcome = apply_mutation(user, m, str(client.id), effective_at, absent)
-                session.info.pop("collect_writes")
-                waiting.append((len(results), m, outcome))
-                results.append(None)
-            else:
+                if collect:
+                    session.info["collect_writes"] = True
+                    outcome = apply_mutation(user, m, device, effective_at, absent)
+                    del session.info["collect_writes"]
+                    waiting.append((len(results), m, outcome))
+                    results.append(None)
+            if not collect:
                 settle()
-                session.info.pop("batch_reads")  # what this one writes may change the answers
-                outcome = apply_mutation(user, m, str(client.id), effective_at, absent)
+                del session.info["batch_reads"]  # what this one writes may change the answers
+                outcome = apply_mutation(user, m, device, effective_at, absent)
                 session.flush()
                 results.append(_applied(m, outcome))
             absent.discard((m.entity, m.entity_id))
