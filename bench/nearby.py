@@ -417,8 +417,12 @@ def load_customers(population: Population, people: People) -> float:
                 rows = customer_rows(population, people, first_version, begin,
                                      min(begin + chunk, population.count), lambda u: u.hex)
                 cursor.executemany(statement, [row + tail for row in rows])
-            cursor.execute("INSERT INTO customer_geo SELECT seq, lat, lat, lon, lon FROM customer "
-                           "WHERE lat IS NOT NULL AND lon IS NOT NULL AND NOT deleted")
+            # As the newest migration fills it: the box, and the exact position when the
+            # R*Tree has auxiliary columns for it (migration 0006).
+            width = len(cursor.execute("PRAGMA table_info(customer_geo)").fetchall())
+            positions = ", lat, lon" if width == 7 else ""
+            cursor.execute(f"INSERT INTO customer_geo SELECT seq, lat, lat, lon, lon{positions} "  # noqa: S608
+                           "FROM customer WHERE lat IS NOT NULL AND lon IS NOT NULL AND NOT deleted")
         else:
             copy_sql = f"COPY customer ({', '.join(columns)}) FROM STDIN"
             with cursor.copy(copy_sql) as copy:

@@ -4,10 +4,11 @@ import random
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from geopy.distance import geodesic
 
 from fieldcrm.geo import Box, covering_boxes, distance_m, nearest_customers
-from fieldcrm.models import Customer
+from fieldcrm.models import Customer, History
 from fieldcrm.scope import customer_scope
 
 
@@ -52,3 +53,39 @@ def test_scope_reads_only_role_and_id(role):
             raise AssertionError(f"customer_scope read user.{name}")
 
     customer_scope(OnlyRoleAndId())
+
+
+def test_rtree_follows_every_customer_write(db, make_customer):
+    """SQLite: the triggers keep customer_geo equal to the live located customers, with the
+    exact positions in its auxiliary columns (the admin's search reads nothing else)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the R*Tree is SQLite's")
+
+    def index():
+        return set(db.session.execute(sa.text("SELECT seq, lat, lon FROM customer_geo")).all())
+
+    def expected():
+        return set(db.session.execute(
+            sa.select(Customer.seq, Customer.lat, Customer.lon).where(
+                ~Customer.deleted, Customer.lat.is_not(None), Customer.lon.is_not(None))).all())
+
+    moved = make_customer(lat=53.551234567891234, lon=9.993216549873214)
+    unlocated = make_customer(lat=None, lon=None)
+    tombstone = make_customer(lat=48.1, lon=11.5)
+    gone = make_customer(lat=52.5, lon=13.4)
+    assert index() == expected() and len(index()) == 3
+    moved.lat, moved.lon = -33.868820123456789, 151.209295987654321
+    unlocated.lat, unlocated.lon = 50.1, 8.6
+    tombstone.deleted = True
+    db.session.commit()
+    # Purging a tombstone removes the row (its history first, for the foreign key).
+    db.session.execute(sa.delete(History).where(History.customer_id == gone.id))
+    db.session.execute(sa.delete(Customer).where(Customer.id == gone.id))
+    db.session.commit()
+    assert index() == expected()
+    assert (moved.seq, -33.868820123456789, 151.209295987654321) in index()
+    assert {seq for seq, _, _ in index()} == {moved.seq, unlocated.seq}
+    tombstone.deleted = False
+    moved.lat = None
+    db.session.commit()
+    assert index() == expected() and {seq for seq, _, _ in index()} == {unlocated.seq, tombstone.seq}
