@@ -204,3 +204,39 @@ def test_a_rejection_leaves_no_trace_of_the_fast_attempt(app, db, world, custome
     assert not together
     assert [r["status"] for r in fast_results] == ["applied", "applied", "rejected", "applied", "rejected"]
     assert_same(fast_results, fast_rows, slow_results, slow_rows)
+
+
+def test_manager_batch_with_assignments_gives_the_same_rows_both_ways(app, db, world, customers, monkeypatch):
+    """The team and territory answers read once per batch: a manager's new customers for
+    a rep and follow-ups for them, next to ones nobody may be given."""
+    one, two, _ = customers
+    b = Batch()
+    b.add("customer", {"name": "Für Rita", "postal_code": "20095", "city": "Hamburg",
+                       "owner_id": str(world.rep.id), "territory_id": str(world.north.id)})
+    b.add("followup", {"customer_id": str(one.id), "title": "For Rita", "assignee_id": str(world.rep.id),
+                       "due_at": "2030-01-07T09:00:00+01:00"})
+    b.add("followup", {"customer_id": str(two.id), "title": "Mine", "due_at": "2030-01-08T09:00:00+01:00"})
+    b.add("customer", {"name": "Für mich", "territory_id": str(world.north.id)})
+    fast_results, fast_rows, slow_results, slow_rows, together = apply_both_ways(
+        app, db, world.manager, b.mutations, monkeypatch)
+    assert together
+    assert {r["status"] for r in fast_results} == {"applied"}
+    assert_same(fast_results, fast_rows, slow_results, slow_rows)
+
+    b.add("customer", {"name": "Für Otto", "owner_id": str(world.other_rep.id)})  # not their team
+    b.add("followup", {"customer_id": str(one.id), "title": "For Otto", "assignee_id": str(world.other_rep.id),
+                       "due_at": "2030-01-07T09:00:00+01:00"})
+    fast_results, fast_rows, slow_results, slow_rows, together = apply_both_ways(
+        app, db, world.manager, b.mutations, monkeypatch)
+    assert not together
+    assert [r["status"] for r in fast_results][-2:] == ["rejected", "rejected"]
+    assert_same(fast_results, fast_rows, slow_results, slow_rows)
+
+
+def test_the_garbage_collector_runs_again_after_a_push(app, db, world):
+    import gc
+
+    with app.test_request_context(), pytest.raises(push_module.ProtocolError):
+        login_user(world.rep)
+        push_module.push(world.rep, {"client_id": str(uuid.uuid4()), "mutations": "not a list"})
+    assert gc.isenabled()
