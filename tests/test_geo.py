@@ -2,12 +2,21 @@
 
 import random
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from geopy.distance import geodesic
 
-from fieldcrm.geo import Box, covering_boxes, distance_m, nearest_customers
+from fieldcrm.geo import (
+    Box,
+    _Search,
+    covering_boxes,
+    distance_m,
+    nearest_customers,
+    rank_nearest,
+)
 from fieldcrm.models import Customer, History
 from fieldcrm.scope import customer_scope
 
@@ -89,3 +98,33 @@ def test_rtree_follows_every_customer_write(db, make_customer):
     moved.lat = None
     db.session.commit()
     assert index() == expected() and {seq for seq, _, _ in index()} == {unlocated.seq, tombstone.seq}
+
+
+def test_filters_of_any_value_type(db, world):
+    """Scope and filter values are inlined into the search's SQL only when they are plain
+    strings, numbers or ids; a date or a decimal goes through SQLAlchemy's binds. Either
+    way the answer is the brute-force ranking of the customers that pass."""
+    rng = random.Random(11)
+    rows = [Customer(name=f"K{i}", lat=rng.uniform(53, 54), lon=rng.uniform(9, 10.5),
+                     territory_id=world.north.id, revenue_12m=Decimal(i % 7))
+            for i in range(120)]
+    db.session.add_all(rows)
+    db.session.commit()
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    for user in (world.admin, world.rep):
+        visible = db.session.scalars(sa.select(Customer).where(customer_scope(user))).all()
+        for where, passes, inlined in (
+            ([Customer.created_at > since], lambda c: True, False),
+            ([Customer.revenue_12m >= Decimal("3.00")], lambda c: c.revenue_12m >= 3, False),
+            ([Customer.status == "customer", Customer.revenue_12m < Decimal("2")],
+             lambda c: c.status == "customer" and c.revenue_12m < 2, False),
+            ([Customer.status == "customer", Customer.abc_class.is_(None)],
+             lambda c: c.status == "customer" and c.abc_class is None, True),
+        ):
+            assert _Search(user, where).literal is inlined
+            lat, lon = rng.uniform(53, 54), rng.uniform(9, 10.5)
+            expected = sorted((geodesic((lat, lon), (c.lat, c.lon)).meters, c.seq)
+                              for c in visible if c.lat is not None and not c.deleted and passes(c))
+            got = rank_nearest(user, lat, lon, limit=15, where=where)
+            assert [seq for _, seq in got] == [seq for _, seq in expected[:15]]
+            assert [d for d, _ in got] == pytest.approx([d for d, _ in expected[:15]], abs=1e-3)
