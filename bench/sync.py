@@ -14,7 +14,8 @@ session, login, JSON, SQL, commit) without the network.
 
 (a) **Push**: one batch of 1,000 new rows from one rep's device — customers,
 contacts, notes, visits and follow-ups — through ``POST /api/v1/sync/push``
-(each in its savepoint, with validation, scope checks, versions and history).
+(validation, scope checks, versions and history, as the server applies them; the
+SQL statements the push sent are counted).
 Baseline: the very same rows (copied back with new ids and versions) written by
 a plain SQLAlchemy Core ``insert`` (``executemany``) in one transaction; the
 ratio says what the sync machinery costs over the bare insert. Several batches
@@ -38,6 +39,7 @@ the database afterwards (lost); it exits 1 on an error or a lost note.
 """
 
 import argparse
+import contextlib
 import contextvars
 import gzip
 import http.cookiejar
@@ -220,14 +222,16 @@ def batch_of(size: int, customers: list, rng: random.Random, stamp: str) -> list
 def bench_push(app: Flask, rep: dict, sizes: Sizes, rng: random.Random) -> dict:
     """Median server time of a batch push, and of the Core insert of the same rows."""
     client, token = logged_in(app, rep["email"])
-    push_s, push_cpu, insert_s = [], [], []
+    push_s, push_cpu, insert_s, statements = [], [], [], []
     for _ in range(sizes.batches):
         mutations = batch_of(sizes.batch, rep["customers"], rng, datetime.now(UTC).isoformat())
         body = {"client_id": str(uuid.uuid4()), "mutations": mutations}
-        began, began_cpu = time.perf_counter(), time.process_time()
-        response = client.post(PUSH, json=body, headers={"X-CSRFToken": token})
-        push_s.append(time.perf_counter() - began)
-        push_cpu.append(time.process_time() - began_cpu)
+        with counting_statements(db.engine) as counted:
+            began, began_cpu = time.perf_counter(), time.process_time()
+            response = client.post(PUSH, json=body, headers={"X-CSRFToken": token})
+            push_s.append(time.perf_counter() - began)
+            push_cpu.append(time.process_time() - began_cpu)
+        statements.append(counted[0])
         results = response.get_json()["results"]
         statuses = {r["status"] for r in results}
         if response.status_code != 200 or statuses != {"applied"}:
@@ -236,7 +240,22 @@ def bench_push(app: Flask, rep: dict, sizes: Sizes, rng: random.Random) -> dict:
         insert_s.append(core_insert_of(mutations))
     return {"batch": sizes.batch, "push_s": statistics.median(push_s),
             "insert_s": statistics.median(insert_s), "push_all": push_s,
-            "push_cpu_s": statistics.median(push_cpu)}
+            "push_cpu_s": statistics.median(push_cpu), "push_statements": max(statements)}
+
+
+@contextlib.contextmanager
+def counting_statements(engine: sa.Engine):
+    """Count the SQL statements sent meanwhile (an executemany counts once)."""
+    counted = [0]
+
+    def count(*args):
+        counted[0] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
 
 
 def core_insert_of(mutations: list[dict]) -> float:
@@ -318,7 +337,8 @@ def report(result: dict, sizes: Sizes) -> str:
         f"  push of {result['batch']:,} mutations: {result['push_s'] * 1000:,.0f} ms server time "
         f"(median of {len(result['push_all'])}: "
         f"{', '.join(f'{s * 1000:,.0f}' for s in result['push_all'])} ms; "
-        f"CPU time of this process {result['push_cpu_s'] * 1000:,.0f} ms)"
+        f"CPU time of this process {result['push_cpu_s'] * 1000:,.0f} ms; "
+        f"{result['push_statements']:,} SQL statements)"
         + (f"  target <= {push_target:g} s: {'met' if result['push_s'] <= push_target else 'MISSED'}"
            if push_target else ""),
         f"  Core insert of the same {result['batch']:,} rows: {result['insert_s'] * 1000:,.1f} ms "
