@@ -143,6 +143,7 @@ def test_mixed_batch_gives_the_same_results_and_rows_both_ways(app, db, world, c
     b.add("note", {"customer_id": new_customer, "body": "First contact."})
     open_visit = b.add("visit", {"customer_id": str(three.id), "checked_in_at": _local_today(14).isoformat()})
     b.add("note", {"customer_id": str(three.id), "visit_id": open_visit, "body": "Open visit note."})
+    b.add("note", {"customer_id": str(three.id), "visit_id": open_visit, "body": "Another one."})
     b.add("visit", {"checked_out_at": _local_today(14, 30).isoformat(), "outcome": "no_decision"},
           entity_id=open_visit)
     b.add("visit", finished(one, 16))
@@ -216,6 +217,10 @@ def test_manager_batch_with_assignments_gives_the_same_rows_both_ways(app, db, w
     b.add("followup", {"customer_id": str(one.id), "title": "For Rita", "assignee_id": str(world.rep.id),
                        "due_at": "2030-01-07T09:00:00+01:00"})
     b.add("followup", {"customer_id": str(two.id), "title": "Mine", "due_at": "2030-01-08T09:00:00+01:00"})
+    b.add("followup", {"customer_id": str(one.id), "title": "Also for Rita", "assignee_id": str(world.rep.id),
+                       "due_at": "2030-01-09T09:00:00+01:00"})
+    b.add("followup", {"customer_id": str(two.id), "title": "Rita again", "assignee_id": str(world.rep.id),
+                       "due_at": "2030-01-09T09:00:00+01:00"})
     b.add("customer", {"name": "Für mich", "territory_id": str(world.north.id)})
     fast_results, fast_rows, slow_results, slow_rows, together = apply_both_ways(
         app, db, world.manager, b.mutations, monkeypatch)

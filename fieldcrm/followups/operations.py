@@ -48,7 +48,8 @@ def _assignee_error(user: User, assignee_id: uuid.UUID, customer_id: uuid.UUID) 
                      lambda: {member.id: member for member in team_members(user)})
     if assignee_id not in team:
         return _l("You cannot assign follow-ups to this person.")
-    if visible_customer(team[assignee_id], customer_id) is None:
+    if read_once(("visible_to", assignee_id, customer_id),
+                 lambda: visible_customer(team[assignee_id], customer_id)) is None:
         return _l("This person does not work on this customer.")
     return None
 

@@ -233,10 +233,10 @@ def create_note(user: User, data: dict, *, form: bool = False,
     if customer is None:
         raise ValidationError({"customer_id": _l("Unknown customer.")})
     visit_id = values.get("visit_id")
-    if visit_id is not None and db.session.scalar(
+    if visit_id is not None and read_once(("visit_at", visit_id, customer.id), lambda: db.session.scalar(
         sa.select(Visit.id).where(Visit.id == visit_id, Visit.customer_id == customer.id,
                                   ~Visit.deleted)
-    ) is None:
+    )) is None:
         raise ValidationError({"visit_id": _l("Unknown visit.")})
     note = Note(id=note_id or uuid.uuid4(), customer_id=customer.id, visit_id=visit_id,
                 user_id=user.id, channel=values.get("channel") or "visit", body=values["body"])
