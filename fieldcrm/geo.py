@@ -11,12 +11,15 @@ candidate is left unread only when a bound proves it cannot be nearer than
 the k-th customer found:
 
 - SQLite: the R*Tree ``customer_geo`` lists the entries in a circle's
-  covering boxes with their (32-bit) positions; rows are read in that rough
-  order until the k-th exact distance is below every unread lower bound, the
-  circle growing while it is too small.
+  covering boxes. When everyone is eligible their exact positions (auxiliary
+  columns) rank them without reading a row; with a scope or filters the rows
+  are read in the rough order of the (32-bit) boxes until the k-th exact
+  distance is below every unread lower bound. The circle grows while it is
+  too small.
 - PostgreSQL: the GiST index on ``point(lon, lat)`` walks customers in order
-  of plain degrees; the walk's last distance bounds what it has not returned,
-  so most searches end after one query, the rest after one circle query.
+  of plain degrees (index-only); the walk's last distance bounds what it has
+  not returned, so most searches end after one query, the rest after one
+  circle query.
 
 ``covering_boxes`` is the geometry both rely on: boxes that contain every
 point within a distance, also across the antimeridian and over the poles.
@@ -237,7 +240,12 @@ class _Search:
         """Rows of driver SQL on the session's DBAPI connection."""
         if statement_hook is not None:
             statement_hook(sql, parameters)
-        return self.raw.execute(sql, parameters).fetchall()
+        try:
+            return self.raw.execute(sql, parameters).fetchall()
+        except self.connection.dialect.loaded_dbapi.Error as error:
+            # As SQLAlchemy would raise it (OperationalError, …), for the error handlers.
+            raise sa.exc.DBAPIError.instance(
+                sql, parameters, error, self.connection.dialect.loaded_dbapi.Error) from error
 
     @staticmethod
     def _marker(name: str, type_) -> sa.ColumnElement:

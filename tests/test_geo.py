@@ -128,3 +128,20 @@ def test_filters_of_any_value_type(db, world):
             got = rank_nearest(user, lat, lon, limit=15, where=where)
             assert [seq for _, seq in got] == [seq for _, seq in expected[:15]]
             assert [d for d, _ in got] == pytest.approx([d for d, _ in expected[:15]], abs=1e-3)
+
+
+def test_database_errors_surface_as_sqlalchemy_errors(db, world, monkeypatch):
+    """The search runs its statements on the DBAPI connection; a failure there still
+    reaches the error handlers as SQLAlchemy's exception, with the statement."""
+    from fieldcrm import geo
+
+    monkeypatch.setattr(geo, "RTREE_POINTS", "SELECT nothing FROM nowhere WHERE ?<?<?<?")
+
+    def broken(self, *_):
+        return self.execute("SELECT * FROM no_such_table", ())
+
+    monkeypatch.setattr(geo._Search, "knn", broken)
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        nearest_customers(world.admin, 53.55, 9.99, limit=5)
+    assert "no_such_table" in str(raised.value) or "nowhere" in str(raised.value)
+    db.session.rollback()
