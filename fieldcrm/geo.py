@@ -214,7 +214,8 @@ class _Search:
         # Values inlined into driver SQL: only those whose literal is plainly the value.
         # Anything else (dates, decimals, JSON) goes through SQLAlchemy's binds.
         self.literal = self.key is not None and all(
-            isinstance(value, _LITERAL_TYPES) for part in self.key[1:] for value in part[1])
+            isinstance(value, _LITERAL_TYPES) and "__geo_param_" not in str(value)
+            for part in self.key[1:] for value in part[1])
         self.raw = self.connection.connection.driver_connection
 
     def run(self, kind: tuple, build, values: dict) -> list:

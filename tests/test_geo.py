@@ -120,6 +120,8 @@ def test_filters_of_any_value_type(db, world):
              lambda c: c.status == "customer" and c.revenue_12m < 2, False),
             ([Customer.status == "customer", Customer.abc_class.is_(None)],
              lambda c: c.status == "customer" and c.abc_class is None, True),
+            ([Customer.name != "it's 100% __geo_param_k__"], lambda c: True, False),
+            ([Customer.name != "it's 100% ?"], lambda c: True, True),
         ):
             assert _Search(user, where).literal is inlined
             lat, lon = rng.uniform(53, 54), rng.uniform(9, 10.5)
