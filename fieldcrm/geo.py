@@ -217,6 +217,8 @@ class _Search:
             isinstance(value, _LITERAL_TYPES) and "__geo_param_" not in str(value)
             for part in self.key[1:] for value in part[1])
         self.raw = self.connection.connection.driver_connection
+        # psycopg: results in binary form (floats need no parsing from text).
+        self.binary = {} if self.dialect == "sqlite" else {"binary": True}
 
     def run(self, kind: tuple, build, values: dict) -> list:
         """Rows of the statement ``build(param)`` makes (``param(name, type)`` stands for one
@@ -242,7 +244,7 @@ class _Search:
         if statement_hook is not None:
             statement_hook(sql, parameters)
         try:
-            return self.raw.execute(sql, parameters).fetchall()
+            return self.raw.execute(sql, parameters, **self.binary).fetchall()
         except self.connection.dialect.loaded_dbapi.Error as error:
             # As SQLAlchemy would raise it (OperationalError, …), for the error handlers.
             raise sa.exc.DBAPIError.instance(
