@@ -13,6 +13,7 @@ from ..extensions import db, flush
 from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, User, utcnow
 from ..scope import team_members, visible_customer, visible_territories
 from ..validation import Field, ValidationError, clean, read_once
+from ..versioning import new_row
 
 CUSTOMER_FIELDS = {
     "name": Field(required=True),
@@ -104,9 +105,8 @@ def create_customer(user: User, data: dict, *, form: bool = False,
                    check=_customer_rules(user, None))
     if values.get("marketing_consent") and not values.get("marketing_consent_at"):
         values["marketing_consent_at"] = utcnow()
-    customer = Customer(id=customer_id or uuid.uuid4(), **_defaults(values))
+    customer = new_row(Customer, id=customer_id or uuid.uuid4(), **_defaults(values))
     _note_location(customer, values, before=None, form=form)
-    db.session.add(customer)
     flush()
     return customer
 
@@ -181,8 +181,7 @@ def create_contact(user: User, data: dict, *, form: bool = False,
     """A new contact at a customer the caller may see (checked by the caller's scope)."""
     values = clean(CONTACT_FIELDS, data, partial=False, form=form)
     _check_contact_customer(user, values["customer_id"])
-    contact = Contact(id=contact_id or uuid.uuid4(), **_contact_defaults(values))
-    db.session.add(contact)
+    contact = new_row(Contact, id=contact_id or uuid.uuid4(), **_contact_defaults(values))
     flush()
     return contact
 

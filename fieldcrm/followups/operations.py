@@ -18,6 +18,7 @@ from ..history import record_activity
 from ..models import Followup, User, utcnow
 from ..scope import team_members, visible_customer
 from ..validation import Field, ValidationError, clean, read_once
+from ..versioning import new_row
 from ..visits.localtime import add_local_days, as_utc, user_zone, within_reach
 
 FOLLOWUP_FIELDS = {
@@ -75,10 +76,9 @@ def create_followup(user: User, data: dict, *, form: bool = False, now: datetime
         return errors
 
     values = clean(FOLLOWUP_FIELDS, data, partial=False, form=form, check=rules)
-    followup = Followup(id=followup_id or uuid.uuid4(), customer_id=values["customer_id"],
-                        title=values["title"], due_at=as_utc(values["due_at"]),
-                        assignee_id=values.get("assignee_id") or user.id, created_by_id=user.id)
-    db.session.add(followup)
+    followup = new_row(Followup, id=followup_id or uuid.uuid4(), customer_id=values["customer_id"],
+                       title=values["title"], due_at=as_utc(values["due_at"]),
+                       assignee_id=values.get("assignee_id") or user.id, created_by_id=user.id)
     flush()
     record_activity(followup.customer_id, "followup", followup.id, user_id=user.id,
                     field="created", summary=followup.title)

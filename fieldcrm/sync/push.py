@@ -244,6 +244,7 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
     waiting: list[tuple[int, Mutation, Outcome]] = []
     created: set[str] = set()
     device = str(client.id)
+    session.info["collected_rows"] = []
 
     def settle():
         write_new_rows(session)
@@ -281,7 +282,7 @@ def _apply_together(user: User, client: SyncClient, mutations: list[Mutation],
         savepoint.rollback()
         return None
     finally:
-        for key in ("collect_writes", "batch_reads"):
+        for key in ("collect_writes", "batch_reads", "collected_rows"):
             session.info.pop(key, None)
         forget_visible()
     return results

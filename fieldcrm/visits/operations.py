@@ -23,6 +23,7 @@ from ..models import NOTE_CHANNELS, VISIT_OUTCOMES, Customer, Note, User, Visit,
 from ..scope import visible_customer
 from ..settings import get_setting
 from ..validation import Field, ValidationError, batch_reads, clean, read_once
+from ..versioning import new_row
 from . import queries
 from .localtime import as_utc, day_start, local_date, user_zone, within_reach
 
@@ -94,8 +95,7 @@ def check_in(user: User, customer: Customer, data: dict, *, form: bool = False,
     if _planned_customers(user) is None or customer.id in _planned_customers(user):
         visit = queries.planned_today(user, customer, now=now)
     if visit is None:
-        visit = Visit(id=visit_id or uuid.uuid4(), customer_id=customer.id, user_id=user.id)
-        db.session.add(visit)
+        visit = new_row(Visit, id=visit_id or uuid.uuid4(), customer_id=customer.id, user_id=user.id)
     visit.checked_in_at = now
     visit.lat, visit.lon = values.get("lat"), values.get("lon")
     visit.distance_m = None
@@ -238,9 +238,8 @@ def create_note(user: User, data: dict, *, form: bool = False,
                                   ~Visit.deleted)
     )) is None:
         raise ValidationError({"visit_id": _l("Unknown visit.")})
-    note = Note(id=note_id or uuid.uuid4(), customer_id=customer.id, visit_id=visit_id,
-                user_id=user.id, channel=values.get("channel") or "visit", body=values["body"])
-    db.session.add(note)
+    note = new_row(Note, id=note_id or uuid.uuid4(), customer_id=customer.id, visit_id=visit_id,
+                   user_id=user.id, channel=values.get("channel") or "visit", body=values["body"])
     flush()
     record_activity(customer.id, "note", note.id, user_id=user.id, field="created",
                     summary=first_line(note.body))
