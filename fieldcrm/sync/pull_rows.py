@@ -18,10 +18,16 @@ response as they are. Rows with floats (customers, visits) come back as tuples
 of ready values and go through the JSON encoder: SQLite has no shortest
 round-trip formatting of a float, and Python's is the one the API writes.
 
-Only entities whose serializer is one of the plain ones below take this path;
-any other (orders with their lines, territories with their reps, a serializer
-changed later) is loaded through the ORM as before. tests/test_sync_pull_rows.py
-checks that both paths give the same values for every pulled entity.
+Only entities whose serializer is one of the plain ones below, with columns of
+kinds this module knows, take this path; any other (orders with their lines,
+territories with their reps, a serializer changed later) is loaded through the
+ORM as before. The formatting rules are json_value's, written again in SQL for
+speed: tests/test_sync_pull_rows.py checks that both give the same JSON, value
+by value and type by type, for every pulled entity on both databases.
+
+On SQLite the formatting relies on how SQLAlchemy stores values there: a UUID
+as its 32 lowercase hex digits, a time as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive
+UTC, fieldcrm.models.UTCDateTime), a date as 'YYYY-MM-DD'.
 """
 
 import dataclasses
@@ -34,6 +40,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql
 
 from ..api import serialize as ser
+from ..extensions import db
 from ..models import UTCDateTime
 from .entities import history_json
 
@@ -95,7 +102,6 @@ def uuid_text(column, dialect: str) -> sa.ColumnElement:
     text = sa.func.printf(_lit("%.8s-%.4s-%.4s-%.4s-%.12s"), raw, sa.func.substr(raw, 9),
                           sa.func.substr(raw, 13), sa.func.substr(raw, 17), sa.func.substr(raw, 21))
     return sa.case((column.is_(None), None), else_=text)  # printf writes NULL as ''
-
 
 
 def _time_text(column, dialect: str) -> sa.ColumnElement:
@@ -211,8 +217,6 @@ def versions_value(versions, dialect: str) -> str:
 
 def load(fast: FastRows, versions) -> dict[int, object]:
     """The changes for the rows of ``versions`` (those that still have them), by version."""
-    from ..extensions import db
-
     dialect = db.session.get_bind().dialect.name
     dumps = current_app.json.dumps
     names = [name for name, _, _ in fast.columns]
