@@ -87,15 +87,24 @@ def _is_sqlite(dbapi_connection) -> bool:
     return type(dbapi_connection).__module__.startswith("sqlite3")
 
 
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """Foreign keys on, WAL for concurrent readers, bounded ANALYZE, for every SQLite connection."""
+    """Foreign keys on, WAL for concurrent readers, bounded ANALYZE and reads through a
+    memory map, for every SQLite connection.
+
+    The map spares a copy per page read: the nearest-customer search reads a few hundred
+    R*Tree and row pages at random and took a third less CPU with it (docs/GEO.md).
+    """
     if _is_sqlite(dbapi_connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA analysis_limit=1000")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
 

@@ -1,5 +1,6 @@
 """The migrations build exactly the schema the models describe, and versions behave."""
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -77,3 +78,13 @@ def test_changed_fields_are_stamped_with_their_version(db, world):
     version, effective_at, client_id, mutation_id = world.customer.field_meta["phone"]
     assert version == world.customer.version and client_id == "" and mutation_id == 0
     assert "city" not in world.customer.field_meta
+
+
+def test_every_sqlite_connection_gets_its_pragmas(db):
+    """Foreign keys, WAL and the memory map are set per connection (SQLite forgets them)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps its settings on the server")
+    read = lambda name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()  # noqa: E731
+    assert read("foreign_keys") == 1
+    assert read("journal_mode") == "wal"
+    assert read("mmap_size") == 256 * 1024 * 1024
