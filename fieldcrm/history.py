@@ -15,6 +15,7 @@ from .customers import GEOCODE_STATUS_LABELS
 from .extensions import db
 from .formatting import FIELD_LABELS, STATUS_LABELS, day, when
 from .models import History, Territory, User, utcnow
+from .versioning import new_row
 from .visits.labels import CHANNEL_LABELS, OUTCOME_LABELS
 
 ACTIVITY_KINDS = ("visit", "note", "order", "followup")
@@ -69,8 +70,6 @@ def record_activity(customer_id: uuid.UUID, kind: str, ref_id: uuid.UUID, *,
     ``summary`` is a short text shown in the timeline (the note's first line,
     the order total, the follow-up title).
     """
-    entry = History(customer_id=customer_id, at=utcnow(), user_id=user_id, kind=kind,
-                    entity=kind, entity_id=ref_id, ref_id=ref_id, field=field, old=old,
-                    new=summary)
-    db.session.add(entry)
-    return entry
+    return new_row(History, customer_id=customer_id, at=utcnow(), user_id=user_id, kind=kind,
+                   entity=kind, entity_id=ref_id, ref_id=ref_id, field=field, old=old,
+                   new=summary)
