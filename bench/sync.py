@@ -22,7 +22,7 @@ ratio says what the sync machinery costs over the bare insert. Several batches
 are pushed; the median is reported.
 
 (b) **First pull**: a new device of the first rep pulls its whole briefcase
-(``cursor: null``, pages of 1,000 until ``has_more`` is false): the server time
+(``cursor: null``, pages of the server's size (``PAGE_SIZE``) until ``has_more`` is false): the server time
 summed over the pages and the gzip size (level 6) of the response bodies.
 
 For (a) and (b), besides the wall time, it reports this process's CPU time,
