@@ -165,9 +165,7 @@ def _decide(row, today: date, zone: ZoneInfo, intervals: dict[str, int]) -> tupl
     if last is None:
         return (0, True, CLASS_ORDER.get(grade, 3), name, customer_id), \
             DueVisit(None, customer_id, today, interval)
-    if last.tzinfo is None:  # SQLite keeps UTC without the zone
-        last = last.replace(tzinfo=UTC)
-    due_on = last.astimezone(zone).date() + timedelta(days=interval)
+    due_on = _aware(last).astimezone(zone).date() + timedelta(days=interval)
     overdue = (today - due_on).days
     if overdue < 0:
         return None
@@ -234,7 +232,7 @@ def due_head(user: User, now: datetime, zone: ZoneInfo, count: int, *,
         if row.rank == 1:
             total += row.size  # exact: possibly_due() is the rule itself for class intervals
         if row.size > sent and row.rank in (count, sent):
-            boundary.setdefault(row.abc_class, {})[row.rank] = row.last
+            boundary.setdefault(row.abc_class, {})[row.rank] = _aware(row.last)
     ties = [_same_day(grade, last[count], zone) for grade, last in boundary.items()
             if last[count] is None or _day(last[count], zone) == _day(last[sent], zone)]
     if ties:
@@ -245,20 +243,21 @@ def due_head(user: User, now: datetime, zone: ZoneInfo, count: int, *,
     return _ranked(candidates.values(), today, zone, intervals)[:count], total
 
 
+def _aware(last: datetime | None) -> datetime | None:
+    """A last visit as the due queries read it, with its zone (SQLite keeps UTC without it)."""
+    return last.replace(tzinfo=UTC) if last is not None and last.tzinfo is None else last
+
+
 def _day(last: datetime | None, zone: ZoneInfo) -> date | None:
-    """The local day of a last visit as read by the due queries (naive UTC on SQLite)."""
-    if last is None:
-        return None
-    return local_date(last if last.tzinfo else last.replace(tzinfo=UTC), zone)
+    return None if last is None else local_date(last, zone)
 
 
 def _same_day(grade: str, last: datetime | None, zone: ZoneInfo) -> sa.ColumnElement[bool]:
     """The class's customers visited from ``last`` to the end of its local day (never, if None)."""
     if last is None:
         return sa.and_(Customer.abc_class == grade, Customer.last_visited_at.is_(None))
-    next_day = day_start(_day(last, zone) + timedelta(days=1), zone)
-    return sa.and_(Customer.abc_class == grade,
-                   Customer.last_visited_at >= (last if last.tzinfo else last.replace(tzinfo=UTC)),
+    next_day = day_start(local_date(last, zone) + timedelta(days=1), zone)
+    return sa.and_(Customer.abc_class == grade, Customer.last_visited_at >= last,
                    Customer.last_visited_at < next_day)
 
 
