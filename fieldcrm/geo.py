@@ -74,15 +74,6 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return GEOD.inv(lon1, lat1, lon2, lat2)[2]
 
 
-def distances_m(lat: float, lon: float, points: list[tuple[float, float]]) -> list[float]:
-    """Geodesic distances in metres from one point to each (lat, lon) of ``points``."""
-    if not points:
-        return []
-    lats = [p[0] for p in points]
-    lons = [p[1] for p in points]
-    return list(GEOD.inv([lon] * len(points), [lat] * len(points), lons, lats)[2])
-
-
 def covering_boxes(lat: float, lon: float, radius_m: float) -> list[Box]:
     """Boxes that together contain every point within ``radius_m`` of (lat, lon)."""
     angle = math.degrees(radius_m / SAFE_RADIUS_M)
