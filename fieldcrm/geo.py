@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql
 
 from .extensions import db
 from .models import Customer, User
-from .scope import customer_scope
+from .scope import customer_scope, team_ids_query, territory_ids_query
 
 GEOD = Geod(ellps="WGS84")
 # Smallest radius of curvature of the WGS84 ellipsoid (meridional, at the equator), less
@@ -48,8 +48,9 @@ HALF_EQUATOR_M = 20_037_508
 FIRST_RING_M = 700.0
 
 GEO_INDEX = sa.table(
-    "customer_geo", sa.column("seq"), sa.column("min_lat"), sa.column("max_lat"),
-    sa.column("min_lon"), sa.column("max_lon"),
+    "customer_geo", *(sa.column(name, sa.Float) for name in (
+        "min_lat", "max_lat", "min_lon", "max_lon", "min_fine", "max_fine", "min_territory",
+        "min_owner")), sa.column("seq", sa.BigInteger),
 )
 
 
@@ -96,15 +97,18 @@ def covering_boxes(lat: float, lon: float, radius_m: float) -> list[Box]:
 def _in_box(box: Box, dialect: str) -> sa.ColumnElement[bool]:
     """A WHERE clause for customers inside ``box`` that the spatial index answers."""
     if dialect == "sqlite":
-        hits = sa.select(GEO_INDEX.c.seq).where(
-            GEO_INDEX.c.max_lat >= box.south, GEO_INDEX.c.min_lat <= box.north,
-            GEO_INDEX.c.max_lon >= box.west, GEO_INDEX.c.min_lon <= box.east,
-        )
-        inside = Customer.seq.in_(hits)
+        inside = Customer.seq.in_(sa.select(GEO_INDEX.c.seq).where(_rtree_in(box)))
     else:
         inside = _in_gist(box)
     return sa.and_(inside, Customer.lat.between(box.south, box.north),
                    Customer.lon.between(box.west, box.east))
+
+
+def _rtree_in(box: Box) -> sa.ColumnElement[bool]:
+    """R*Tree entries whose (coarse) point may lie in ``box``: the box widened by RTREE_PAD_DEG."""
+    south, north, west, east = _padded(box)
+    return sa.and_(GEO_INDEX.c.max_lat >= south, GEO_INDEX.c.min_lat <= north,
+                   GEO_INDEX.c.max_lon >= west, GEO_INDEX.c.min_lon <= east)
 
 
 def _live_located() -> sa.ColumnElement[bool]:
@@ -146,9 +150,10 @@ def _bound_key(clause: sa.ColumnElement) -> tuple:
 # values (the user id), so one user's statement never serves another.
 _STATEMENTS: dict[tuple, tuple[str, tuple[str, ...]] | sa.Select] = {}
 _STATEMENTS_MAX = 1024
-# A user's scope clause and its key, by (role, id): what ``customer_scope`` reads of a
-# user (tests/test_geo.py checks that it reads nothing else).
-_SCOPES: dict[tuple, tuple[sa.ColumnElement[bool], tuple]] = {}
+# A user's scope clauses (on the customer table and on the R*Tree) and their key, by (role,
+# id): what ``customer_scope`` reads of a user (tests/test_geo.py checks that it reads
+# nothing else).
+_SCOPES: dict[tuple, tuple[sa.ColumnElement[bool], tuple, sa.ColumnElement[bool]]] = {}
 # Called with (sql, parameters) before each statement a search runs on the DBAPI
 # connection, which SQLAlchemy's events do not see: the bench counts and explains them.
 statement_hook = None
@@ -156,12 +161,13 @@ _LITERAL_TYPES = (str, int, float, uuid.UUID, type(None))
 _MARKER = re.compile(r"__geo_param_(\w+?)__")
 
 
-def _scope(user: User) -> tuple[sa.ColumnElement[bool], tuple]:
-    """``customer_scope(user)`` and its key, built once per role and user id."""
+def _scope(user: User) -> tuple[sa.ColumnElement[bool], tuple, sa.ColumnElement[bool]]:
+    """``customer_scope(user)``, its key and ``rtree_scope(user)``, built once per role and
+    user id."""
     found = _SCOPES.get((user.role, user.id))
     if found is None:
         scope = customer_scope(user)
-        found = scope, _bound_key(scope)
+        found = scope, _bound_key(scope), rtree_scope(user)
         if len(_SCOPES) >= _STATEMENTS_MAX:
             _SCOPES.clear()
         _SCOPES[(user.role, user.id)] = found
@@ -192,11 +198,8 @@ class _Search:
     def __init__(self, user: User, where: list):
         self.connection = db.session.connection()
         self.dialect = self.connection.dialect.name
-        self.scope, scope_key = _scope(user)
+        self.scope, scope_key, self.rtree_scope = _scope(user)
         self.where = where
-        # Everyone in scope and no filters (the admin's plain search): every live located
-        # customer is eligible, and SQLite needs no customer rows at all.
-        self.filtered = bool(where) or not isinstance(self.scope, sa.sql.elements.True_)
         try:
             self.key = (self.dialect, scope_key, *(_bound_key(w) for w in where))
             hash(self.key)
@@ -244,11 +247,6 @@ class _Search:
     @staticmethod
     def _marker(name: str, type_) -> sa.ColumnElement:
         return sa.literal_column(f"__geo_param_{name}__", type_=type_)
-
-    def rtree(self, sql: str, lat: float, lon: float, radius_m: float) -> list:
-        """Rows of a fixed R*Tree query for each box of the circle (SQLite)."""
-        return [row for box in covering_boxes(lat, lon, radius_m)
-                for row in self.execute(sql, _padded(box))]
 
     def _eligible(self) -> sa.Select:
         return sa.select(Customer.seq, Customer.lat, Customer.lon).where(
@@ -312,23 +310,27 @@ class _Search:
         return self.run(("knn", box is not None), build, values)
 
 
-# The R*Tree keeps its boxes in 32-bit floats, rounded outwards: the true point lies in
-# the stored box, a few float32 ulps wide (at 180°, one ulp is 1.5e-5°, 1.7 m), so the
-# centre of the stored box is within about 6 m of the customer. Rough distances use twice
-# that. Query boxes are widened by RTREE_PAD_DEG, far more than float32 rounding (and than
-# values too small for float32, which it stores as 0). The exact positions sit beside the
-# boxes as auxiliary columns (+lat, +lon, stored as given, 64-bit), read only when asked
-# for: each costs a lookup in the R*Tree's rowid table, about twice the entry itself.
-RTREE_SLACK_M = 12.0
+# SQLite's R*Tree (migration 0008) keeps 32-bit floats, so each position is split in two:
+# a coarse point, round(x * 2^16) / 2^16, which float32 holds exactly (the entry's box),
+# and the rest (|rest| <= 2^-17 degrees, up to 0.85 m) in a third dimension, offset by
+# 2^-16 so that min < max: min_fine = rest_lat - 2^-16, max_fine = rest_lon + 2^-16. The
+# R*Tree rounds those outwards by up to two float32 steps, so a decoded position is within
+# 2^-38 degrees (0.4 µm) of the customer's: distances within a micrometre, which the
+# exactness promise (ties below a millimetre) absorbs. Reading a cell costs ~0.2 µs; the
+# auxiliary columns of 0006 cost a rowid-table lookup (~5 µs) each.
+# The territory and owner are codes (customer_geo_key) in the fourth and fifth dimensions,
+# as code * 2^-40, so a scope is checked inside the walk without reading customer rows.
+RTREE_OFFSET = 2.0 ** -16
+RTREE_CODE_SCALE = 2.0 ** -40
+# Query boxes are widened by RTREE_PAD_DEG: far more than the coarse point's 2^-17 degrees.
 RTREE_PAD_DEG = 1e-4
-RTREE_BOXES = ("SELECT seq, min_lat, max_lat, min_lon, max_lon FROM customer_geo "
-               "WHERE max_lat >= ? AND min_lat <= ? AND max_lon >= ? AND min_lon <= ?")
-RTREE_POINTS = ("SELECT seq, lat, lon FROM customer_geo "
-                "WHERE max_lat >= ? AND min_lat <= ? AND max_lon >= ? AND min_lon <= ?")
-RTREE_POINTS_BEYOND = RTREE_POINTS + (" AND NOT (min_lat >= ? AND max_lat <= ? "
-                                      "AND min_lon >= ? AND max_lon <= ?)")
-RTREE_COUNT = ("SELECT count(*) FROM customer_geo "
-               "WHERE max_lat >= ? AND min_lat <= ? AND max_lon >= ? AND min_lon <= ?")
+GEO_KEY = sa.table("customer_geo_key", sa.column("code", sa.Integer), sa.column("key", sa.Uuid))
+# A bound is proven with this much to spare: float rounding in the SQL and the decoded
+# positions' micrometre are far below it.
+PROOF_MARGIN_M = 1e-3
+_OFFSET = sa.literal_column(repr(RTREE_OFFSET), sa.Float)
+RTREE_LAT = GEO_INDEX.c.min_lat + (GEO_INDEX.c.min_fine + _OFFSET).self_group()
+RTREE_LON = GEO_INDEX.c.min_lon + (GEO_INDEX.c.max_fine - _OFFSET).self_group()
 
 
 def _padded(box: Box) -> tuple[float, float, float, float]:
@@ -337,97 +339,161 @@ def _padded(box: Box) -> tuple[float, float, float, float]:
     return box.south - pad, box.north + pad, box.west - pad, box.east + pad
 
 
-def _grown(search: _Search, lat: float, lon: float, radius: float, ceiling: float, limit: int,
-           expected: float) -> float:
-    """The next, larger circle when the one of ``radius`` holds about ``expected`` eligible
-    customers and ``limit`` are wanted: by the density seen, with a little to spare (at
-    least a quarter wider, at most eight-fold); a count on the R*Tree keeps a big step
-    from landing on tens of thousands of entries."""
-    step = min(max(1.25, math.sqrt(limit * 1.4 / max(expected, 0.5))), 8.0)
-    bigger = min(radius * step, ceiling)
-    if step > 2:
-        most = 20 * limit + 200
-        count = sum(row[0] for row in search.rtree(RTREE_COUNT, lat, lon, bigger))
-        if count > most:
-            bigger = min(max(radius * 2, bigger * math.sqrt(most / count)), ceiling)
-    return bigger
+def _codes(ids: sa.Select) -> sa.Select:
+    """The R*Tree values of the territories or users ``ids`` selects."""
+    return sa.select(GEO_KEY.c.code * sa.literal_column(repr(RTREE_CODE_SCALE), sa.Float)).where(
+        GEO_KEY.c.key.in_(ids))
 
 
-def _first_ring(limit: int, ceiling: float) -> float:
-    """Where a search starts: a circle that holds 20 customers in about half of the bench's
-    searches (German cities); sparser places take one or two more rounds."""
-    return min(FIRST_RING_M * math.sqrt(max(limit, 20) / 20), ceiling)
+def rtree_scope(user: User) -> sa.ColumnElement[bool]:
+    """``customer_scope(user)`` on the R*Tree's territory and owner codes."""
+    if user.role == "admin":
+        return sa.true()
+    owners = team_ids_query(user) if user.role == "manager" else sa.select(sa.literal(user.id, sa.Uuid))
+    return sa.or_(GEO_INDEX.c.min_territory.in_(_codes(territory_ids_query(user))),
+                  GEO_INDEX.c.min_owner.in_(_codes(owners)))
 
 
-def _rank_sqlite_everyone(search: _Search, lat: float, lon: float, limit: int,
-                          ceiling: float) -> list[tuple[float, int]]:
-    """Exact k nearest on SQLite when every live located customer is eligible: from the
-    R*Tree alone. It lists every customer in a circle's covering boxes with the exact
-    position; those within the circle are then known exactly, and when there are
-    ``limit`` of them they are the answer (everyone outside is farther). A larger circle
-    reads only the entries not wholly inside the box read before (their positions cost a
-    lookup each)."""
-    radius = _first_ring(limit, ceiling)
-    seen: dict[int, float] = {}
-    inner: tuple | None = None
-    while True:
-        boxes = [_padded(box) for box in covering_boxes(lat, lon, radius)]
-        rows = []
-        for box in boxes:
-            if inner is not None:
-                rows += search.execute(RTREE_POINTS_BEYOND, box + inner)
-            else:
-                rows += search.execute(RTREE_POINTS, box)
-        seen.update((seq, d) for d, seq in search.measured(lat, lon, rows))
-        ranked = sorted((d, seq) for seq, d in seen.items() if d <= radius)
-        if len(ranked) >= limit or radius >= ceiling:
-            return ranked[:limit]
-        inner = boxes[0] if len(boxes) == 1 else None
-        radius = _grown(search, lat, lon, radius, ceiling, limit, len(ranked))
+def _ellipsoid_radii(lat: float) -> tuple[float, float]:
+    """(meridional, prime vertical) radius of curvature of WGS84 at ``lat``, in metres."""
+    a, e2 = GEOD.a, GEOD.es
+    w = 1 - e2 * math.sin(math.radians(lat)) ** 2
+    return a * (1 - e2) / w ** 1.5, a / math.sqrt(w)
+
+
+def planar_bound(lat: float, radius_m: float) -> tuple[float, float] | None:
+    """(A, B) with A·Δlat² + B·Δlon² <= geodesic² (degrees, metres²) for every point within
+    ``radius_m`` of latitude ``lat`` (Δlon the shorter way round); None near a pole.
+
+    Why: on the ellipsoid ds² = M(φ)² dφ² + N(φ)² cos²φ dλ². A geodesic of length at most
+    the radius stays within radius / M(0) radians of the start's latitude (M is least at
+    the equator), and in that band M >= M(φ_low), N cos φ >= N(φ_low) cos φ_high (M and N
+    grow with |φ|). The path's length is then at least its straight length in that
+    constant metric, which is the bound. The band is narrow, so the bound is tight (within
+    0.03 % at 2 km): a search reads little more than the customers it returns.
+    """
+    band = math.degrees(radius_m / _ellipsoid_radii(0.0)[0])
+    low, high = max(abs(lat) - band, 0.0), abs(lat) + band
+    if high >= 89.0:
+        return None
+    meridional, vertical = _ellipsoid_radii(low)
+    scale = math.radians(1) * (1 - 1e-9)
+    return (meridional * scale) ** 2, (vertical * math.cos(math.radians(high)) * scale) ** 2
+
+
+def _rtree_box(param) -> sa.ColumnElement[bool]:
+    """R*Tree entries in a box of query parameters s, n, w, e (``_box_values_padded``)."""
+    south, north, west, east = (param(side, sa.Float) for side in "snwe")
+    return sa.and_(GEO_INDEX.c.max_lat >= south, GEO_INDEX.c.min_lat <= north,
+                   GEO_INDEX.c.max_lon >= west, GEO_INDEX.c.min_lon <= east)
+
+
+def _box_values_padded(box: Box) -> dict[str, float]:
+    return dict(zip("snwe", _padded(box), strict=True))
+
+
+def _near_longitude(lon: float, box: Box) -> float:
+    """``lon`` moved by a turn, if need be, to the side of the antimeridian ``box`` is on, so
+    that ``lon - point's lon`` is the shorter way round for the points in it."""
+    middle = (box.west + box.east) / 2
+    return min((lon - 360, lon, lon + 360), key=lambda moved: abs(moved - middle))
+
+
+def _sqlite_entries(search: _Search, lat: float, lon: float, radius: float,
+                    bound: tuple[float, float] | None, wanted: int) -> tuple[list, float]:
+    """(seq, lat, lon) of eligible R*Tree entries in the circle's boxes, and ``cut``: with a
+    bound, the entries come in order of it, at most ``wanted`` per box, and every entry not
+    returned has a bound of at least ``cut`` metres (infinite when all were returned)."""
+    def entries(param):
+        return sa.select(GEO_INDEX.c.seq, RTREE_LAT.label("lat"), RTREE_LON.label("lon")).where(
+            _rtree_box(param), search.rtree_scope)
+
+    def ordered(param):
+        inner = entries(param).subquery()
+        north = inner.c.lat - param("qlat", sa.Float)
+        east = inner.c.lon - param("qlon", sa.Float)
+        planar = (param("a", sa.Float) * north * north
+                  + param("b", sa.Float) * east * east).label("planar")
+        # By the label: the expression is computed once per entry, not again for the order.
+        return sa.select(inner.c.seq, inner.c.lat, inner.c.lon, planar).order_by(
+            "planar").limit(param("wanted", sa.Integer))
+
+    rows, cut = [], math.inf
+    for box in covering_boxes(lat, lon, radius):
+        values = _box_values_padded(box)
+        if bound is None:
+            rows += search.run(("entries",), entries, values)
+            continue
+        found = search.run(("ordered",), ordered, {
+            **values, "qlat": lat, "qlon": _near_longitude(lon, box),
+            "a": bound[0], "b": bound[1], "wanted": wanted})
+        if len(found) == wanted:
+            cut = min(cut, math.sqrt(found[-1][3]))
+        rows += [row[:3] for row in found]
+    return rows, cut
+
+
+def _sqlite_count(search: _Search, lat: float, lon: float, radius: float) -> int:
+    """Eligible R*Tree entries (in scope) in the boxes of a circle: cheap, ~0.15 µs each."""
+    def build(param):
+        return sa.select(sa.func.count()).select_from(GEO_INDEX).where(
+            _rtree_box(param), search.rtree_scope)
+
+    return sum(search.run(("count",), build, _box_values_padded(box))[0][0]
+               for box in covering_boxes(lat, lon, radius))
+
+
+def _first_ring(search: _Search, lat: float, lon: float, limit: int, ceiling: float) -> float:
+    """A circle that should hold about 1.4 × ``limit`` eligible customers (plus a few), sized
+    by counting the entries of a small one: reading an entry in order costs four times as
+    much as counting it, so a ring far too big or too small costs more than the count."""
+    radius = min(FIRST_RING_M * math.sqrt(max(limit, 20) / 20), ceiling)
+    count = _sqlite_count(search, lat, lon, radius)
+    return _resized(radius, ceiling, limit, count * math.pi / 4)
+
+
+def _resized(radius: float, ceiling: float, limit: int, inside: float) -> float:
+    """The circle that should hold 1.4 × ``limit`` + 4 customers where one of ``radius``
+    holds ``inside``: by the density seen, at most eight times wider, as the density may
+    change beyond what was seen."""
+    step = math.sqrt((limit * 1.4 + 4) / max(inside, 0.5))
+    return min(radius * min(step, 8.0), ceiling)
 
 
 def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
                  ceiling: float) -> list[tuple[float, int]]:
-    """Exact k nearest on SQLite with a scope or filters: R*Tree boxes, then rows.
+    """Exact k nearest on SQLite from the R*Tree, in scope (codes in the index).
 
-    The R*Tree lists every live located customer in a circle's boxes cheaply, with its
-    position to within RTREE_SLACK_M. Candidates are taken in that rough order and only
-    their rows are read (with scope and filters), a batch at a time, until the
-    ``limit``-th exact distance is below the rough lower bound of every unread candidate
-    and inside the circle: then no unread customer can be nearer. When the circle cannot
-    hold ``limit`` customers it grows first (``_grown``).
+    The R*Tree lists the entries of a circle's covering boxes; SQLite orders them by a
+    planar lower bound of the geodesic (``planar_bound``) and returns the first few, with
+    their positions. Those are measured exactly. When the ``limit``-th exact distance
+    lies inside the circle and below ``cut`` (the bound of every entry not returned),
+    no other customer can be nearer: the answer is proven. Otherwise more entries are
+    asked for, or the circle grows. Filters (status, class) are not in the index: the
+    candidates' rows are read, in order, to apply them (``by_seq``).
     """
-    if not search.filtered:
-        return _rank_sqlite_everyone(search, lat, lon, limit, ceiling)
-    radius = _first_ring(limit, ceiling)
-    found: list[tuple[float, int]] = []
-    read: set[int] = set()
-    share = 1.0  # of the candidates read, the part that is in scope and passes the filters
+    radius = _first_ring(search, lat, lon, limit, ceiling)
+    share = 1.0  # of the entries, the part passing the filters
+    wanted = limit + 3
     while True:
-        entries = [row for row in search.rtree(RTREE_BOXES, lat, lon, radius)
-                   if row[0] not in read]
-        rough = search.measured(lat, lon, [(seq, (s + n) / 2, (w + e) / 2)
-                                           for seq, s, n, w, e in entries])
-        lower = [d - RTREE_SLACK_M for d, _ in rough]
-        queue = [seq for (_, seq), low in zip(rough, lower, strict=True) if low <= radius]
-        position = 0
-        while True:
-            bound = lower[position] if position < len(queue) else radius
-            if len(found) >= limit and found[limit - 1][0] < bound and found[limit - 1][0] <= radius:
-                return found[:limit]
-            unread = len(queue) - position
-            if not unread or (radius < ceiling and len(found) + unread * share < limit):
-                break
-            batch = queue[position:position + int(max(limit - len(found), 1) / share * 1.1) + 3]
-            position += len(batch)
-            read.update(batch)
-            rows = search.by_seq(batch)
-            share = max(share / 2, len(rows) / len(batch), 0.02)
-            found = sorted(found + search.measured(lat, lon, rows))
-        if radius >= ceiling:
-            return [hit for hit in found[:limit] if hit[0] <= ceiling]
-        inside = sum(1 for d, _ in found if d <= radius) + (len(queue) - position) * share
-        radius = _grown(search, lat, lon, radius, ceiling, limit, inside)
+        bound = planar_bound(lat, radius)
+        rows, cut = _sqlite_entries(search, lat, lon, radius, bound,
+                                    int(wanted / share) + 3)
+        if search.where and rows:
+            passing = search.by_seq([row[0] for row in rows])
+            share = max(len(passing) / len(rows), 0.02)
+            rows = passing
+        inside = [hit for hit in search.measured(lat, lon, rows) if hit[0] <= radius]
+        if len(inside) >= limit:
+            if inside[limit - 1][0] + PROOF_MARGIN_M < cut:
+                return inside[:limit]
+            wanted *= 2  # the ordered entries ran out before the proof: ask for more
+        elif cut <= radius:
+            wanted *= 2  # entries not returned may still lie in the circle
+        elif radius >= ceiling:
+            return inside
+        else:
+            radius = _resized(radius, ceiling, limit, len(inside))
 
 
 def knn_rows(lat: float, limit: int) -> int:

@@ -25,7 +25,15 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from .extensions import db
-from .geo import GEO_INDEX, Box, _in_box, customers_in_box, nearest_customers, valid_point
+from .geo import (
+    GEO_INDEX,
+    Box,
+    _in_box,
+    _rtree_in,
+    customers_in_box,
+    nearest_customers,
+    valid_point,
+)
 from .models import ABC_CLASSES, CUSTOMER_STATUSES, Customer, User
 from .opening_hours import OpenState, state_at
 from .scope import customer_scope
@@ -271,9 +279,7 @@ def _box_holds_more_than(box: Box, count: int) -> bool:
     """
     dialect = db.session.get_bind().dialect.name
     if dialect == "sqlite":
-        hits = sa.select(GEO_INDEX.c.seq).where(
-            GEO_INDEX.c.max_lat >= box.south, GEO_INDEX.c.min_lat <= box.north,
-            GEO_INDEX.c.max_lon >= box.west, GEO_INDEX.c.min_lon <= box.east)
+        hits = sa.select(GEO_INDEX.c.seq).where(_rtree_in(box))
     else:
         hits = sa.select(sa.literal(1)).select_from(Customer).where(
             ~Customer.deleted, Customer.lat.is_not(None), Customer.lon.is_not(None),

@@ -10,12 +10,17 @@ import sqlalchemy as sa
 from geopy.distance import geodesic
 
 from fieldcrm.geo import (
+    GEO_INDEX,
+    RTREE_CODE_SCALE,
+    RTREE_LAT,
+    RTREE_LON,
     Box,
     _Search,
     covering_boxes,
     distance_m,
     nearest_customers,
     rank_nearest,
+    rtree_scope,
 )
 from fieldcrm.models import Customer, History
 from fieldcrm.scope import customer_scope
@@ -62,23 +67,38 @@ def test_scope_reads_only_role_and_id(role):
             raise AssertionError(f"customer_scope read user.{name}")
 
     customer_scope(OnlyRoleAndId())
+    rtree_scope(OnlyRoleAndId())
 
 
-def test_rtree_follows_every_customer_write(db, make_customer):
-    """SQLite: the triggers keep customer_geo equal to the live located customers, with the
-    exact positions in its auxiliary columns (the admin's search reads nothing else)."""
+def test_rtree_follows_every_customer_write(db, make_customer, make_user, make_territory):
+    """SQLite: the triggers keep customer_geo equal to the live located customers, with
+    their positions (to 2^-38 degrees) and their territory's and owner's codes (what the
+    search reads: no customer rows)."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("the R*Tree is SQLite's")
+    code = sa.literal_column("code") * RTREE_CODE_SCALE
 
     def index():
-        return set(db.session.execute(sa.text("SELECT seq, lat, lon FROM customer_geo")).all())
+        rows = db.session.execute(sa.select(
+            GEO_INDEX.c.seq, RTREE_LAT, RTREE_LON,
+            sa.select(sa.literal_column("key")).select_from(sa.table("customer_geo_key"))
+            .where(code == GEO_INDEX.c.min_territory).scalar_subquery(),
+            sa.select(sa.literal_column("key")).select_from(sa.table("customer_geo_key"))
+            .where(code == GEO_INDEX.c.min_owner).scalar_subquery())).all()
+        return {(seq, round(lat, 10), round(lon, 10), territory, owner)
+                for seq, lat, lon, territory, owner in rows}
 
     def expected():
-        return set(db.session.execute(
-            sa.select(Customer.seq, Customer.lat, Customer.lon).where(
-                ~Customer.deleted, Customer.lat.is_not(None), Customer.lon.is_not(None))).all())
+        return {(seq, round(lat, 10), round(lon, 10), territory and territory.hex, owner and owner.hex)
+                for seq, lat, lon, territory, owner in db.session.execute(
+                    sa.select(Customer.seq, Customer.lat, Customer.lon, Customer.territory_id,
+                              Customer.owner_id).where(
+                        ~Customer.deleted, Customer.lat.is_not(None), Customer.lon.is_not(None)))}
 
-    moved = make_customer(lat=53.551234567891234, lon=9.993216549873214)
+    rep, other = make_user(), make_user()
+    north, south = make_territory(name="Nord"), make_territory(name="Süd")
+    moved = make_customer(lat=53.551234567891234, lon=9.993216549873214, owner_id=rep.id,
+                          territory_id=north.id)
     unlocated = make_customer(lat=None, lon=None)
     tombstone = make_customer(lat=48.1, lon=11.5)
     gone = make_customer(lat=52.5, lon=13.4)
@@ -92,12 +112,17 @@ def test_rtree_follows_every_customer_write(db, make_customer):
     db.session.execute(sa.delete(Customer).where(Customer.id == gone.id))
     db.session.commit()
     assert index() == expected()
-    assert (moved.seq, -33.868820123456789, 151.209295987654321) in index()
-    assert {seq for seq, _, _ in index()} == {moved.seq, unlocated.seq}
+    assert (moved.seq, -33.8688201235, 151.2092959877, north.id.hex, rep.id.hex) in index()
+    assert {row[0] for row in index()} == {moved.seq, unlocated.seq}
     tombstone.deleted = False
     moved.lat = None
+    unlocated.owner_id, unlocated.territory_id = other.id, south.id
     db.session.commit()
-    assert index() == expected() and {seq for seq, _, _ in index()} == {unlocated.seq, tombstone.seq}
+    assert index() == expected() and {row[0] for row in index()} == {unlocated.seq, tombstone.seq}
+    assert (unlocated.seq, 50.1, 8.6, south.id.hex, other.id.hex) in index()
+    unlocated.territory_id = None
+    db.session.commit()
+    assert (unlocated.seq, 50.1, 8.6, None, other.id.hex) in index()
 
 
 def test_filters_of_any_value_type(db, world):
@@ -137,11 +162,10 @@ def test_database_errors_surface_as_sqlalchemy_errors(db, world, monkeypatch):
     reaches the error handlers as SQLAlchemy's exception, with the statement."""
     from fieldcrm import geo
 
-    monkeypatch.setattr(geo, "RTREE_POINTS", "SELECT nothing FROM nowhere WHERE ?<?<?<?")
+    def broken(search, *_):
+        return search.execute("SELECT * FROM no_such_table", ())
 
-    def broken(self, *_):
-        return self.execute("SELECT * FROM no_such_table", ())
-
+    monkeypatch.setattr(geo, "_sqlite_count", broken)
     monkeypatch.setattr(geo._Search, "knn", broken)
     with pytest.raises(sa.exc.DBAPIError) as raised:
         nearest_customers(world.admin, 53.55, 9.99, limit=5)

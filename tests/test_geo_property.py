@@ -7,8 +7,10 @@ geopy's geodesic distance returns: the same customers in the same order, where t
 customers whose distances differ by less than a millimetre may swap.
 """
 
+import importlib.util
 import math
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +19,19 @@ from geopy.distance import geodesic
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from fieldcrm.geo import (
+    GEO_INDEX,
+    RTREE_CODE_SCALE,
+    RTREE_LAT,
+    RTREE_LON,
     RTREE_PAD_DEG,
-    RTREE_SLACK_M,
+    _near_longitude,
     covering_boxes,
     degree_reach_m,
     nearest_customers,
+    planar_bound,
     rank_nearest,
 )
 from fieldcrm.models import Customer
@@ -361,26 +369,82 @@ def test_degree_reach_is_zero_where_the_circle_would_wrap():
     assert degree_reach_m(52.5, 13.4, 0.1) > 5_000
 
 
+def _exact_rtree_migration():
+    """Migration 0008's module: its statements are what these tests run."""
+    path = Path(__file__).parents[1] / "fieldcrm/migrations/versions/0008_exact_rtree.py"
+    spec = importlib.util.spec_from_file_location("exact_rtree", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(points=st.lists(st.tuples(latitudes, longitudes), min_size=1, max_size=50))
-def test_rtree_boxes_hold_the_point_and_positions_are_exact(points):
-    """SQLite's R*Tree keeps 32-bit floats rounded outwards: the stored box, widened by
-    RTREE_PAD_DEG (values below float32's range round to 0), holds the true point, so a
-    query box widened by it finds every customer inside; the auxiliary columns give the
-    position back exactly, which the search measures when every customer is eligible.
-    The centre of the stored box, which the search ranks by before it reads rows, is
-    well within RTREE_SLACK_M of the point."""
+def test_rtree_cells_give_the_position_back(points):
+    """SQLite's R*Tree (migration 0008) keeps 32-bit floats: the coarse point is held
+    exactly and lies within 2^-17 degrees of the customer (well inside RTREE_PAD_DEG, by
+    which query boxes are widened), and the decoded position (RTREE_LAT, RTREE_LON, what
+    the search reads) is within 2^-38 degrees of the customer's."""
+    migration = _exact_rtree_migration()
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE VIRTUAL TABLE t USING rtree(seq, min_lat, max_lat, min_lon, max_lon, "
-                 "+lat, +lon)")
-    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     [(n, lat, lat, lon, lon, lat, lon) for n, (lat, lon) in enumerate(points)])
-    for seq, south, north, west, east, lat_, lon_ in conn.execute("SELECT * FROM t"):
+    conn.execute("CREATE TABLE customer (seq INTEGER PRIMARY KEY, lat FLOAT, lon FLOAT, "
+                 "deleted BOOLEAN, territory_id TEXT, owner_id TEXT)")
+    for statement in migration.EXACT:
+        conn.execute(statement)
+    conn.executemany("INSERT INTO customer VALUES (?, ?, ?, 0, NULL, NULL)",
+                     [(n, lat, lon) for n, (lat, lon) in enumerate(points)])
+    decode = sa.select(GEO_INDEX.c.seq, GEO_INDEX.c.min_lat, GEO_INDEX.c.max_lat,
+                       GEO_INDEX.c.min_lon, GEO_INDEX.c.max_lon, RTREE_LAT, RTREE_LON)
+    sql = str(decode.compile(dialect=sqlite_dialect.dialect()))
+    for seq, south, north, west, east, lat_, lon_ in conn.execute(sql):
         lat, lon = points[seq]
-        assert (lat_, lon_) == (lat, lon)
-        assert south - RTREE_PAD_DEG <= lat <= north + RTREE_PAD_DEG
-        assert west - RTREE_PAD_DEG <= lon <= east + RTREE_PAD_DEG
-        # The centre of the stored box is a rough position: well within RTREE_SLACK_M.
-        centre = GEOD.inv(lon, lat, (west + east) / 2, (south + north) / 2)[2]
-        corner = GEOD.inv(west, south, east, north)[2]
-        assert centre <= corner <= RTREE_SLACK_M / 2
+        assert south == north and west == east
+        assert abs(south - lat) <= 2.0 ** -17 < RTREE_PAD_DEG
+        assert abs(west - lon) <= 2.0 ** -17
+        assert abs(lat_ - lat) <= 2.0 ** -38 and abs(lon_ - lon) <= 2.0 ** -38
+
+
+def test_rtree_codes_are_exact_up_to_the_checked_limit():
+    """Territory and owner codes are stored as code * 2^-40: exact in float32 below 2^24,
+    which the key table's CHECK keeps; above it, codes would merge."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING rtree(id, a, b)")
+    codes = [1, 2, 3, 2 ** 20 + 1, 2 ** 24 - 1]
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                     [(c, c * RTREE_CODE_SCALE, c * RTREE_CODE_SCALE + 2.0 ** -20) for c in codes])
+    assert [row[0] for row in conn.execute("SELECT a FROM t ORDER BY id")] == [
+        c * RTREE_CODE_SCALE for c in codes]
+    conn.execute("INSERT INTO t VALUES (99, ?, ?)", ((2 ** 24 + 1) * RTREE_CODE_SCALE, 1.0))
+    assert conn.execute("SELECT a FROM t WHERE id = 99").fetchone()[0] != (2 ** 24 + 1) * RTREE_CODE_SCALE
+    keys = sqlite3.connect(":memory:")
+    keys.execute(_exact_rtree_migration().EXACT[0])
+    keys.execute("INSERT INTO customer_geo_key VALUES (16777215, 'last')")
+    with pytest.raises(sqlite3.IntegrityError):
+        keys.execute("INSERT INTO customer_geo_key (key) VALUES ('one too many')")
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(lat=latitudes | st.sampled_from([0.0, 45.0, 60.0, 80.0, 87.9, -88.5]), lon=longitudes,
+       radius=st.sampled_from([1.0, 700.0, 2_000.0, 10_000.0, 100_000.0, 2_000_000.0])
+       | st.floats(1, 5e6), bearing=st.floats(0, 360), share=st.floats(0, 1))
+def test_planar_bound_never_exceeds_the_geodesic(lat, lon, radius, bearing, share):
+    """For every point within the radius (the shorter way round the antimeridian, as the
+    search passes the longitude), A·Δlat² + B·Δlon² <= geodesic²: a lower bound, so the
+    search can stop at it. It is also tight where searches use it (within 0.1 % up to
+    2 km below 70°, 0.5 % up to 10 km below 60°): a bound 1 % too large or too small
+    fails here."""
+    bound = planar_bound(lat, radius)
+    if bound is None:
+        assert abs(lat) + math.degrees(radius / 6_335_439) >= 89.0
+        return
+    lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, radius * share)
+    geodesic_m = GEOD.inv(lon, lat, lon2, lat2)[2]
+    box = covering_boxes(lat, lon, radius)
+    near = _near_longitude(lon, next(b for b in box if b.west - 1e-9 <= lon2 <= b.east + 1e-9)
+                           ) if len(box) > 1 else lon
+    planar = math.sqrt(bound[0] * (lat2 - lat) ** 2 + bound[1] * (lon2 - near) ** 2)
+    assert planar <= geodesic_m + 1e-6
+    if radius <= 2_000 and abs(lat) < 70 and geodesic_m > 1:
+        assert planar >= geodesic_m * 0.999
+    if radius <= 10_000 and abs(lat) < 60 and geodesic_m > 1:
+        assert planar >= geodesic_m * 0.995

@@ -88,3 +88,54 @@ def test_every_sqlite_connection_gets_its_pragmas(db):
     assert read("foreign_keys") == 1
     assert read("journal_mode") == "wal"
     assert read("mmap_size") == 256 * 1024 * 1024
+
+
+def test_exact_rtree_migration_keeps_every_customer_both_ways(tmp_path):
+    """Migration 0008 (SQLite) builds the exact R*Tree from the customers already there
+    and gives 0006's back on downgrade: same entries, positions and codes each way."""
+    from flask_migrate import downgrade, upgrade
+
+    from fieldcrm import create_app
+    from fieldcrm.extensions import db as _db
+    from fieldcrm.geo import GEO_INDEX, RTREE_LAT, RTREE_LON
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite'}",
+                      "SECRET_KEY": "x", "TESTING": True})
+    rows = [(1, 53.551234567891234, 9.993216549873214, 0, "aa" * 16, "bb" * 16),
+            (2, -33.86882012345678, 151.20929598765432, 0, None, "bb" * 16),
+            (3, 48.1, 11.5, 1, "aa" * 16, None), (4, None, None, 0, None, None)]
+    with app.app_context():
+        upgrade(revision="7c4e2a9f1b06")
+        # Ids of territories and users that need not exist for the index.
+        _db.session.execute(sa.text("PRAGMA foreign_keys = OFF"))
+        for seq, lat, lon, deleted, territory, owner in rows:
+            _db.session.execute(sa.text(
+                "INSERT INTO customer (id, version, seq, deleted, field_meta, name, street, "
+                "postal_code, city, country, phone, email, website, status, industry, "
+                "opening_hours, marketing_consent, geocode_status, abc_manual, revenue_12m, "
+                "risk_reason, created_at, updated_at, lat, lon, territory_id, owner_id) "
+                "VALUES (:id, :seq, :seq, "
+                ":deleted, '{}', 'K', '', '', '', 'DE', '', '', '', 'lead', '', '', 0, 'ok', 0, "
+                "0, '', '2026-11-23', '2026-11-23', :lat, :lon, :territory, :owner)"),
+                {"id": f"{seq:032x}", "seq": seq, "deleted": deleted, "lat": lat, "lon": lon,
+                 "territory": territory, "owner": owner})
+        _db.session.commit()
+        upgrade()
+        entries = _db.session.execute(sa.select(
+            GEO_INDEX.c.seq, RTREE_LAT, RTREE_LON, GEO_INDEX.c.min_territory,
+            GEO_INDEX.c.min_owner).order_by(GEO_INDEX.c.seq)).all()
+        assert [seq for seq, *_ in entries] == [1, 2]
+        assert [value for _, lat, lon, _, _ in entries for value in (lat, lon)] == pytest.approx(
+            [53.551234567891234, 9.993216549873214, -33.86882012345678, 151.20929598765432],
+            abs=2.0 ** -38, rel=0)
+        codes = dict(_db.session.execute(sa.text("SELECT key, code FROM customer_geo_key")).all())
+        scale = 2.0 ** -40
+        assert [(t, o) for *_, t, o in entries] == [
+            (codes["aa" * 16] * scale, codes["bb" * 16] * scale), (0.0, codes["bb" * 16] * scale)]
+        downgrade(revision="7c4e2a9f1b06")
+        assert _db.session.execute(sa.text(
+            "SELECT seq, lat, lon FROM customer_geo ORDER BY seq")).all() == [
+            (1, 53.551234567891234, 9.993216549873214), (2, -33.86882012345678, 151.20929598765432)]
+        upgrade()
+        assert _db.session.execute(sa.select(sa.func.count()).select_from(GEO_INDEX)).scalar() == 2
+        _db.engine.dispose()
