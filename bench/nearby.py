@@ -35,6 +35,7 @@ the baseline points is checked against the exact brute-force ranking.
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -54,6 +55,7 @@ from pyproj import Geod
 
 from bench.list_detail import drop_postgres, recreate_postgres
 from bench.list_detail import machine as base_machine
+import fieldcrm
 from fieldcrm import create_app, geo
 from fieldcrm.auth import hash_password
 from fieldcrm.config import Config
@@ -372,13 +374,22 @@ def spatial_triggers() -> list[tuple[str, str]]:
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'customer'")]
 
 
+def rtree_fill() -> list[str]:
+    """The statements with which migration 0008 fills SQLite's R*Tree from the customers."""
+    path = Path(fieldcrm.__file__).parent / "migrations/versions/0008_exact_rtree.py"
+    spec = importlib.util.spec_from_file_location("exact_rtree", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FILL
+
+
 def load_customers(population: Population, people: People) -> float:
     """Bulk-load every customer, bump the version counter; seconds taken.
 
     Secondary indexes are dropped for the load and made again from their own definitions
     afterwards (sorting once is far faster than a million random inserts). On SQLite the
-    R*Tree triggers are lifted too and the R*Tree filled by one INSERT … SELECT, as
-    migration 0002 fills it, then checked against the table; the load runs without a
+    R*Tree triggers are lifted too and the R*Tree filled as migration 0008 fills it, then
+    checked against the table; the load runs without a
     rollback journal. PostgreSQL gets COPY and then VACUUM ANALYZE (what autovacuum
     does shortly after a bulk load).
     """
@@ -417,12 +428,9 @@ def load_customers(population: Population, people: People) -> float:
                 rows = customer_rows(population, people, first_version, begin,
                                      min(begin + chunk, population.count), lambda u: u.hex)
                 cursor.executemany(statement, [row + tail for row in rows])
-            # As the newest migration fills it: the box, and the exact position when the
-            # R*Tree has auxiliary columns for it (migration 0006).
-            width = len(cursor.execute("PRAGMA table_info(customer_geo)").fetchall())
-            positions = ", lat, lon" if width == 7 else ""
-            cursor.execute(f"INSERT INTO customer_geo SELECT seq, lat, lat, lon, lon{positions} "  # noqa: S608
-                           "FROM customer WHERE lat IS NOT NULL AND lon IS NOT NULL AND NOT deleted")
+            # As the newest migration (0008) fills it.
+            for fill in rtree_fill():
+                cursor.execute(fill)
         else:
             copy_sql = f"COPY customer ({', '.join(columns)}) FROM STDIN"
             with cursor.copy(copy_sql) as copy:

@@ -389,7 +389,7 @@ def test_rtree_cells_give_the_position_back(points):
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE customer (seq INTEGER PRIMARY KEY, lat FLOAT, lon FLOAT, "
                  "deleted BOOLEAN, territory_id TEXT, owner_id TEXT)")
-    for statement in migration.EXACT:
+    for statement in migration.EXACT + migration.FILL:
         conn.execute(statement)
     conn.executemany("INSERT INTO customer VALUES (?, ?, ?, 0, NULL, NULL)",
                      [(n, lat, lon) for n, (lat, lon) in enumerate(points)])
