@@ -53,9 +53,9 @@ from flask import Flask, jsonify, request
 from flask_login import current_user, login_required
 from pyproj import Geod
 
+import fieldcrm
 from bench.list_detail import drop_postgres, recreate_postgres
 from bench.list_detail import machine as base_machine
-import fieldcrm
 from fieldcrm import create_app, geo
 from fieldcrm.auth import hash_password
 from fieldcrm.config import Config
