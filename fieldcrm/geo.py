@@ -16,12 +16,13 @@ the k-th customer found:
   are read in the rough order of the (32-bit) boxes until the k-th exact
   distance is below every unread lower bound. The circle grows while it is
   too small.
-- PostgreSQL: the GiST index on ``point(lon, lat)`` walks customers in order
-  of plain degrees (index-only); the walk's last distance bounds what it has
-  not returned, so most searches end after one query, the rest after one
-  circle query.
+- PostgreSQL: a GiST index of the ``cube`` extension on each customer's
+  earth-centred x, y, z (``fieldcrm_ecef``) walks customers in order of the
+  straight chord through the earth (index-only). The chord is never longer
+  than the geodesic, so the last chord walked bounds every customer not
+  returned: the walk reads about ``limit`` + 2 entries and is done.
 
-``covering_boxes`` is the geometry both rely on: boxes that contain every
+``covering_boxes`` is the geometry SQLite relies on: boxes that contain every
 point within a distance, also across the antimeridian and over the poles.
 See docs/GEO.md for why this design and what it measures.
 """
@@ -45,6 +46,15 @@ GEOD = Geod(ellps="WGS84")
 # a margin: degrees computed with it over-cover the circle, never under-cover it.
 SAFE_RADIUS_M = 6_335_439 * 0.99
 HALF_EQUATOR_M = 20_037_508
+# WGS84 semi-major axis and first eccentricity squared, e² = f (2 − f), f = 1 / 298.257223563:
+# the earth-centred coordinates of migration 0007's fieldcrm_ecef, with the same formula.
+WGS84_A = 6_378_137.0
+WGS84_E2 = 0.0066943799901413165
+# Slack for the chord bound: ECEF coordinates of ~6.4e6 m carry rounding errors of ~1e-9 m
+# (one ulp), PostgreSQL's trigonometry may differ from Python's by an ulp or two, and pyproj's
+# geodesic is good to ~15 nm. A millimetre is 10^5 times all of that together, and below the
+# millimetre to which the search promises distances anyway.
+CHORD_MARGIN_M = 1e-3
 FIRST_RING_M = 700.0
 
 GEO_INDEX = sa.table(
@@ -117,20 +127,6 @@ def _in_gist(box: Box) -> sa.ColumnElement[bool]:
     corner = sa.func.point
     return sa.func.point(Customer.lon, Customer.lat).op("<@")(
         sa.func.box(corner(box.west, box.south), corner(box.east, box.north)))
-
-
-def _box_parameters(count: int, param) -> list[Box]:
-    """``count`` boxes of query parameters (s0, w0, n0, e0, s1, …), filled in per query."""
-    return [Box(*(param(f"{side}{number}", sa.Float) for side in "swne"))
-            for number in range(count)]
-
-
-def _box_values(boxes: list[Box]) -> dict[str, float]:
-    values = {}
-    for number, box in enumerate(boxes):
-        values.update({f"s{number}": box.south, f"w{number}": box.west,
-                       f"n{number}": box.north, f"e{number}": box.east})
-    return values
 
 
 def _bound_key(clause: sa.ColumnElement) -> tuple:
@@ -262,21 +258,6 @@ class _Search:
         found = GEOD.inv([lon] * len(rows), [lat] * len(rows), lons, lats)[2]
         return sorted(zip(found, seqs, strict=True))
 
-    def in_circle(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, int]]:
-        """(distance, seq) of every eligible customer within ``radius_m``, nearest first.
-
-        PostgreSQL only: the GiST index answers the boxes; every row is measured anyway,
-        so the boxes need not be exact.
-        """
-        boxes = covering_boxes(lat, lon, radius_m)
-
-        def build(param):
-            return self._eligible().where(
-                sa.or_(*(_in_gist(box) for box in _box_parameters(len(boxes), param))))
-
-        rows = self.run(("circle", len(boxes)), build, _box_values(boxes))
-        return [(d, seq) for d, seq in self.measured(lat, lon, rows) if d <= radius_m]
-
     def by_seq(self, seqs: list[int]) -> list[tuple[int, float, float]]:
         """(seq, lat, lon) of those of ``seqs`` that are eligible (in scope, live, filtered).
 
@@ -290,26 +271,30 @@ class _Search:
 
         return self.run(("seq",), build, {"seqs": json.dumps(seqs)})
 
-    def knn(self, lat: float, lon: float, limit: int,
-            box: Box | None = None) -> list[tuple[int, float, float, float]]:
-        """(seq, lat, lon, degrees) of the ``limit`` eligible customers (inside ``box``)
-        nearest in plain degrees, the order PostgreSQL's GiST index walks in
-        (``point <-> point``). With a box the walk ends at the box's edge.
-
-        Only ``<@`` here: the exact lat/lon ranges of ``_in_box`` make the planner expect
-        a single row and trade the ordered index walk for a scan and sort of the box.
+    def walk(self, point: tuple[float, float, float], limit: int,
+             reach: float | None = None) -> list[tuple[int, float, float]]:
+        """(seq, lat, lon) of the ``limit`` eligible customers nearest to the earth-centred
+        ``point`` by chord, nearest first: PostgreSQL's walk of the ECEF GiST index
+        (``cube <-> cube``). With ``reach`` only those inside the axis-aligned cube of that
+        half-side around ``point`` (``<@``, an index condition: the walk ends at its faces).
         """
         def build(param):
-            point = sa.func.point(Customer.lon, Customer.lat)
-            query = sa.func.point(param("qlon", sa.Float), param("qlat", sa.Float))
-            degrees = point.op("<->", return_type=sa.Float)(query)
-            statement = self._eligible().add_columns(degrees)
-            if box is not None:
-                statement = statement.where(_in_gist(_box_parameters(1, param)[0]))
-            return statement.order_by(degrees).limit(param("k", sa.Integer))
+            position = sa.func.fieldcrm_ecef(Customer.lat, Customer.lon)
+            names = ("x", "y", "z")
+            query = sa.func.cube(postgresql.array([param(f"q{n}", sa.Float) for n in names]))
+            statement = self._eligible()
+            if reach is not None:
+                box = sa.func.cube(postgresql.array([param(f"lo{n}", sa.Float) for n in names]),
+                                   postgresql.array([param(f"hi{n}", sa.Float) for n in names]))
+                statement = statement.where(position.op("<@")(box))
+            chord = position.op("<->", return_type=sa.Float)(query)
+            return statement.order_by(chord).limit(param("k", sa.Integer))
 
-        values = {"qlat": lat, "qlon": lon, "k": limit, **(_box_values([box]) if box else {})}
-        return self.run(("knn", box is not None), build, values)
+        values = {"k": limit, **dict(zip(("qx", "qy", "qz"), point, strict=True))}
+        if reach is not None:
+            values.update(zip(("lox", "loy", "loz"), (c - reach for c in point), strict=True))
+            values.update(zip(("hix", "hiy", "hiz"), (c + reach for c in point), strict=True))
+        return self.run(("walk", reach is not None), build, values)
 
 
 # The R*Tree keeps its boxes in 32-bit floats, rounded outwards: the true point lies in
@@ -430,61 +415,54 @@ def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
         radius = _grown(search, lat, lon, radius, ceiling, limit, inside)
 
 
-def knn_rows(lat: float, limit: int) -> int:
-    """How many rows the GiST walk fetches for ``limit`` customers near latitude ``lat``.
+def ecef(lat: float, lon: float) -> tuple[float, float, float]:
+    """Earth-centred x, y, z in metres of a point on the WGS84 ellipsoid (height 0): the same
+    formula as the SQL function ``fieldcrm_ecef`` of migration 0007, which takes coordinates
+    nearer to 0 than 1e-100° as 0 (PostgreSQL raises an error on float underflow)."""
+    phi = math.radians(0.0 if abs(lat) < 1e-100 else lat)
+    lam = math.radians(0.0 if abs(lon) < 1e-100 else lon)
+    cos_phi = math.cos(phi)
+    normal = WGS84_A / math.sqrt((1 - WGS84_E2) + WGS84_E2 * cos_phi * cos_phi)
+    return (normal * cos_phi * math.cos(lam), normal * cos_phi * math.sin(lam),
+            normal * (1 - WGS84_E2) * math.sin(phi))
 
-    The walk's answer is proven when the ``limit``-th distance lies within the disc of
-    degrees walked (``degree_reach_m``). A degree of longitude is cos φ of one of
-    latitude, so that disc holds about 1/cos φ times as many customers as the circle it
-    proves (1.6 × at 51° N); the rest is room for uneven density, relatively less for
-    larger limits. In the bench 0.3 % of "20 nearest" searches need the second query.
-    """
-    widening = 1 / max(math.cos(math.radians(lat)), 0.2)
-    return int(limit * widening * (1 + 2 / math.sqrt(limit))) + 4
 
-
-def degree_reach_m(lat: float, lon: float, degrees: float) -> float:
-    """A radius whose circle around (lat, lon) lies strictly inside the disc of ``degrees``
-    in plain, unwrapped (lon, lat) degrees, the metric of PostgreSQL's ``point <-> point``.
-
-    Why: on the ellipsoid ds² = M² dφ² + N² cos²φ dλ² with M, N ≥ M_min (the meridional
-    radius at the equator, of which SAFE_RADIUS_M is 99 %). A path of length D stays
-    within D / M_min radians of the latitude of its start, so where cos φ ≥ c along it,
-    ds ≥ M_min · c · |(dφ, dλ)|: its length in degrees is below D / (SAFE_RADIUS_M · c).
-    With D = radians(degrees) · SAFE_RADIUS_M · c and c = cos(|lat| + degrees) (the band
-    that length in degrees can reach), every point within D, whose geodesic is such a
-    path, is nearer than ``degrees``. 0 when that band comes within a degree of a pole or
-    the disc reaches ±180° (points across the antimeridian are far away in degrees).
-    """
-    if abs(lat) + degrees >= 89 or abs(lon) + degrees >= 180:
-        return 0.0
-    return (math.radians(degrees * (1 - 1e-9)) * SAFE_RADIUS_M
-            * math.cos(math.radians(abs(lat) + degrees)))
+def chord_m(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """Straight-line distance through the earth between two ECEF points: never longer
+    than the geodesic between them (no path between two points is shorter than the
+    straight line), and shorter only by about (d/R)²/24 of it (1e-7 at 10 km)."""
+    return math.dist(a, b)
 
 
 def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
                    ceiling: float) -> list[tuple[float, int]]:
-    """Exact k nearest on PostgreSQL, most often in one query.
+    """Exact k nearest on PostgreSQL, most often in one query of ``limit`` + 2 rows.
 
-    The GiST index walks customers in order of plain degrees (``<->``), which is not the
-    order of metres. It fetches about twice ``limit`` of them (``knn_rows``). Every customer it did not
-    return is at least as many degrees away as the last one it did, so it lies outside
-    the disc of that many degrees, and so outside the circle of ``degree_reach_m``. When the ``limit``-th exact distance (or the radius) is inside such a
-    circle, the answer is among the rows already read. Otherwise one circle query of
-    that distance collects every candidate (far north, near the antimeridian, or where
-    the density changes abruptly). With a radius the walk stays inside the radius's box.
+    The ECEF GiST index walks customers in order of the chord through the earth. Every
+    customer the walk did not return has a chord of at least the last one returned, c, and
+    a geodesic of at least its chord. So once the ``limit``-th exact distance (or the
+    radius) is below c − CHORD_MARGIN_M, no customer left can be nearer: the answer is
+    among the rows read. Two rows more than ``limit`` prove it unless customers sit
+    within a millimetre of the ``limit``-th distance (several at one address); then the
+    walk is taken again, four times as long, until the proof holds or the walk runs out
+    (fewer rows than asked for: those are all eligible customers, in the radius's cube).
+    With a radius the walk stays inside the axis-aligned cube of half-side radius around
+    the query point, which holds every point whose chord, hence whose geodesic, is within
+    the radius: no antimeridian, no poles.
     """
-    wanted = knn_rows(lat, limit)
-    boxes = covering_boxes(lat, lon, ceiling) if ceiling < HALF_EQUATOR_M else []
-    rows = search.knn(lat, lon, wanted, boxes[0] if len(boxes) == 1 else None)
-    ranked = search.measured(lat, lon, [row[:3] for row in rows])
-    if len(rows) < wanted:
-        # Fewer eligible customers than asked for (in the box): these are all of them.
-        return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
-    needed = min(ranked[limit - 1][0], ceiling)
-    if needed <= degree_reach_m(lat, lon, rows[-1][3]):
-        return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
-    return search.in_circle(lat, lon, needed)[:limit]
+    point = ecef(lat, lon)
+    reach = ceiling + CHORD_MARGIN_M if ceiling < HALF_EQUATOR_M else None
+    wanted = limit + 2
+    while True:
+        rows = search.walk(point, wanted, reach)
+        ranked = search.measured(lat, lon, rows)
+        if len(rows) < wanted:
+            return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+        needed = min(ranked[limit - 1][0], ceiling)
+        last = chord_m(point, ecef(rows[-1][1], rows[-1][2]))
+        if needed < last - CHORD_MARGIN_M:
+            return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+        wanted *= 4
 
 
 def rank_nearest(user: User, lat: float, lon: float, *, limit: int = 20,

@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from fieldcrm.geo import (
+    CHORD_MARGIN_M,
     RTREE_PAD_DEG,
     RTREE_SLACK_M,
+    chord_m,
     covering_boxes,
-    degree_reach_m,
+    ecef,
     nearest_customers,
     rank_nearest,
 )
@@ -340,25 +342,120 @@ def test_covering_boxes_at_poles_and_antimeridian(lat, lon, radius):
                    for box in boxes), (a, b, boxes)
 
 
+@st.composite
+def point_pairs(draw):
+    """Two points: anywhere, near each other, nearly antipodal, at a pole or across ±180°."""
+    a = draw(st.tuples(latitudes, longitudes))
+    kind = draw(st.sampled_from(["anywhere", "near", "antipodal", "pole", "antimeridian"]))
+    if kind == "anywhere":
+        return a, draw(st.tuples(latitudes, longitudes))
+    if kind == "pole":
+        side = draw(st.sampled_from([-1, 1]))
+        a = (side * draw(st.floats(89.0, 90.0)), draw(longitudes))
+    if kind == "antimeridian":
+        a = (draw(st.floats(-80, 80)), draw(st.sampled_from([-1, 1])) * draw(st.floats(179.5, 180.0)))
+    if kind == "antipodal":
+        start = (-a[0], a[1] - 180 if a[1] > 0 else a[1] + 180)
+        metres = draw(st.floats(0, 50_000))
+    else:
+        start, metres = a, draw(st.sampled_from([0.0, 1e-3, 1.0]) | st.floats(0, 100_000))
+    lon, lat, _ = GEOD.fwd(start[1], start[0], draw(st.floats(0, 360)), metres)
+    return a, (float(np.clip(lat, -90, 90)), float(((lon + 180) % 360) - 180))
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True)
+@given(pair=point_pairs())
+def test_chord_never_exceeds_the_geodesic(pair):
+    """The bound PostgreSQL's search rests on: every customer its walk has not returned has a
+    geodesic of at least the last chord walked. Here with a thousandth of the margin, for the
+    rounding of coordinates of ~6.4e6 m (an ulp is 1e-9 m)."""
+    (lat1, lon1), (lat2, lon2) = pair
+    geodesic_m = GEOD.inv(lon1, lat1, lon2, lat2)[2]
+    assert chord_m(ecef(lat1, lon1), ecef(lat2, lon2)) <= geodesic_m + CHORD_MARGIN_M / 1000
+
+
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(lat=latitudes, lon=longitudes, degrees=st.floats(1e-6, 60))
-def test_degree_reach_lies_inside_the_degree_disc(lat, lon, degrees):
-    """PostgreSQL ends a search after one query only inside this radius: every point of
-    its circle must be nearer than ``degrees`` in plain (lon, lat) degrees, unwrapped."""
-    radius = degree_reach_m(lat, lon, degrees)
-    assume(radius > 0)
-    bearings = np.arange(0, 360, 1.0)
-    for fraction in (1.0, 0.6):
-        lons, lats, _ = GEOD.fwd(np.full(bearings.shape, lon), np.full(bearings.shape, lat),
-                                 bearings, np.full(bearings.shape, radius * fraction))
-        assert np.all(np.hypot(lats - lat, lons - lon) < degrees)
-        assert np.all(np.abs(lons) <= 180)
+@given(lat=latitudes, lon=longitudes, bearing=st.floats(0, 360), metres=st.floats(1, 10_000))
+def test_chord_is_nearly_the_geodesic_nearby(lat, lon, bearing, metres):
+    """Why the walk needs only two rows more than the limit: within 10 km the chord is
+    shorter than the geodesic by (d/R)²/24 at most (R the smallest radius of curvature,
+    6,335 km), 1.1e-7 of it, a millimetre at 10 km."""
+    lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, metres)
+    geodesic_m = GEOD.inv(lon, lat, lon2, lat2)[2]
+    chord = chord_m(ecef(lat, lon), ecef(lat2, lon2))
+    assert geodesic_m - chord <= geodesic_m * ((geodesic_m / 6_335_439) ** 2 / 24 * 1.01) + 1e-6
 
 
-def test_degree_reach_is_zero_where_the_circle_would_wrap():
-    assert degree_reach_m(0.0, 179.99, 1.0) == 0.0
-    assert degree_reach_m(-10.0, -179.9, 5.0) == 0.0
-    assert degree_reach_m(52.5, 13.4, 0.1) > 5_000
+def test_ecef_is_the_earth_centred_position():
+    a, b = 6_378_137.0, 6_356_752.314245
+    assert ecef(0, 0) == pytest.approx((a, 0, 0), abs=1e-9)
+    assert ecef(0, 90) == pytest.approx((0, a, 0), abs=1e-9)
+    assert ecef(90, 0) == pytest.approx((0, 0, b), abs=1e-6)
+    assert ecef(-90, 123) == pytest.approx((0, 0, -b), abs=1e-6)
+    assert ecef(10, 180) == pytest.approx(ecef(10, -180), abs=1e-6)
+
+
+def test_postgres_ecef_agrees_with_python(db):
+    """PostgreSQL's ``fieldcrm_ecef`` (the index) and ``cube <->`` (the walk's order) against
+    ``ecef`` and ``chord_m`` (the bound): they must agree far below CHORD_MARGIN_M."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("the ECEF index is PostgreSQL's")
+    rng = np.random.default_rng(7)
+    points = [(float(lat), float(lon)) for lat, lon in
+              zip(rng.uniform(-90, 90, 500), rng.uniform(-180, 180, 500), strict=True)]
+    points += [(90.0, 0.0), (-90.0, 0.0), (0.0, 180.0), (0.0, -180.0), (51.5, 9.9), (89.999999, 179.9)]
+    worst = 0.0
+    for (lat1, lon1), (lat2, lon2) in zip(points, points[1:] + points[:1], strict=True):
+        *xyz, chord = db.session.execute(sa.text(
+            "SELECT cube_ll_coord(c, 1), cube_ll_coord(c, 2), cube_ll_coord(c, 3), "
+            "c <-> fieldcrm_ecef(:lat2, :lon2) FROM (SELECT fieldcrm_ecef(:lat1, :lon1) AS c) AS p"),
+            {"lat1": lat1, "lon1": lon1, "lat2": lat2, "lon2": lon2}).one()
+        worst = max(worst, math.dist(xyz, ecef(lat1, lon1)),
+                    abs(chord - chord_m(ecef(lat1, lon1), ecef(lat2, lon2))))
+    assert worst < CHORD_MARGIN_M / 1000
+
+
+def test_tiny_coordinates_are_stored_and_found(db, people):
+    """Subnormal and tiny coordinates (a client may send them): the row is stored (the ECEF
+    index expression must not raise PostgreSQL's float underflow error) and found."""
+    tiny = [5e-324, -5e-324, -1.8e-184, 1e-100, 2e-300]
+    customers = [{"point": point, "deleted": False, "slot": "mine", "status": "customer"}
+                 for point in [(t, 10.0) for t in tiny] + [(10.0, t) for t in tiny] + [(5e-324, -5e-324)]]
+    rows = replace_customers(db, people, customers)
+    visible = visible_ids(db, people.admin)
+    for lat, lon in [(0.0, 0.0), (1e-300, 10.0), (10.0, -1e-200)]:
+        expected = brute_force(rows, visible, lat, lon, None)
+        for limit in (1, 4, 11, 30):
+            assert_same_ranking(rank_nearest(people.admin, lat, lon, limit=limit), expected, limit, None)
+            got = rank_nearest(people.admin, lat, lon, limit=limit, radius_m=1_200_000.0)
+            assert_same_ranking(got, expected, limit, 1_200_000.0)
+
+
+@pytest.mark.parametrize("lat, lon", [(0.0, 180.0), (0.2, -179.9999), (89.9999, 45.0),
+                                      (-90.0, 0.0), (51.5, 9.9)])
+def test_rings_at_the_kth_distance(db, people, lat, lon):
+    """Customers on rings at exactly the same distances, several at each point, around
+    the poles and the antimeridian: the limit-th distance is shared by many customers,
+    so the walk's two spare rows cannot prove the answer and it must walk on (PostgreSQL),
+    and every limit and radius still gets the brute-force answer, ties by seq."""
+    customers = []
+    for metres in (0.0, 30.0, 500.0, 20_000.0):
+        for bearing in range(0, 360, 45):
+            lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, metres)
+            for copy in range(3):
+                customers.append({"point": (float(np.clip(lat2, -90, 90)),
+                                            float(((lon2 + 180) % 360) - 180)),
+                                  "deleted": False, "slot": ["mine", "other", "owned"][copy],
+                                  "status": "customer"})
+    rows = replace_customers(db, people, customers)
+    for user in (people.admin, people.rep):
+        visible = visible_ids(db, user)
+        expected = brute_force(rows, visible, lat, lon, None)
+        for limit in (1, 3, 5, 20, 24, 25, 49, 70, 96, 97, 200):
+            assert_same_ranking(rank_nearest(user, lat, lon, limit=limit), expected, limit, None)
+            for radius in (0.0, 30.0, 499.999, 500.0, 19_999.0, 20_000.0, 5_000_000.0):
+                got = rank_nearest(user, lat, lon, limit=limit, radius_m=radius)
+                assert_same_ranking(got, expected, limit, radius)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
