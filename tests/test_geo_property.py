@@ -415,6 +415,33 @@ def test_postgres_ecef_agrees_with_python(db):
     assert worst < CHORD_MARGIN_M / 1000
 
 
+def test_far_away_the_chord_order_is_not_the_geodesic_order(db, people):
+    """On the ellipsoid the chord is not a function of the geodesic alone: 5,000 km along a
+    meridian (more curved) has a chord ~1.5 km shorter than 5,000 km along the equator. So
+    customers north of the query point come first in the walk although one to the east is
+    nearer: only a correct bound (the last chord, not more) sends the search past them."""
+    lat, lon = 0.0, 0.0
+    placed = [(0.0, 5_000_000.0), (0.0, 5_000_100.0), (0.0, 5_000_200.0), (0.0, 5_000_300.0),
+              (90.0, 4_999_500.0), (90.0, 6_000_000.0), (180.0, 7_000_000.0)]
+    points = []
+    for bearing, metres in placed:
+        lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, metres)
+        points.append((float(lat2), float(lon2)))
+    origin = ecef(lat, lon)
+    chords = [chord_m(origin, ecef(*point)) for point in points]
+    assert chords[4] > chords[3], "the setup: east of the query point comes after north in the walk"
+    rows = replace_customers(db, people, [{"point": point, "deleted": False, "slot": "mine",
+                                           "status": "customer"} for point in points])
+    for user in (people.admin, people.rep):
+        expected = brute_force(rows, visible_ids(db, user), lat, lon, None)
+        assert expected[0][1] == rows[4]["seq"]
+        for limit in (1, 2, 3, 4, 5, 8):
+            assert_same_ranking(rank_nearest(user, lat, lon, limit=limit), expected, limit, None)
+            for radius in (4_999_600.0, 5_000_050.0, 5_500_000.0):
+                got = rank_nearest(user, lat, lon, limit=limit, radius_m=radius)
+                assert_same_ranking(got, expected, limit, radius)
+
+
 def test_tiny_coordinates_are_stored_and_found(db, people):
     """Subnormal and tiny coordinates (a client may send them): the row is stored (the ECEF
     index expression must not raise PostgreSQL's float underflow error) and found."""
