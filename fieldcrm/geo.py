@@ -16,13 +16,14 @@ the k-th customer found:
   are read in the rough order of the (32-bit) boxes until the k-th exact
   distance is below every unread lower bound. The circle grows while it is
   too small.
-- PostgreSQL: a GiST index of the ``cube`` extension on each customer's
-  earth-centred x, y, z (``fieldcrm_ecef``) walks customers in order of the
-  straight chord through the earth (index-only). The chord is never longer
-  than the geodesic, so the last chord walked bounds every customer not
-  returned: the walk reads about ``limit`` + 2 entries and is done.
+- PostgreSQL: a GiST index on each customer's ellipsoidal Mercator position
+  (``fieldcrm_mercator``, conformal: locally the same scale in every
+  direction) walks customers in nearly the order of metres (index-only); the
+  walk's last distance bounds what it has not returned, so most searches end
+  after one query of about ``limit`` + 3 rows, the rest (near the poles and
+  the antimeridian, or ties) after one circle query.
 
-``covering_boxes`` is the geometry SQLite relies on: boxes that contain every
+``covering_boxes`` is the geometry both rely on: boxes that contain every
 point within a distance, also across the antimeridian and over the poles.
 See docs/GEO.md for why this design and what it measures.
 """
@@ -46,15 +47,15 @@ GEOD = Geod(ellps="WGS84")
 # a margin: degrees computed with it over-cover the circle, never under-cover it.
 SAFE_RADIUS_M = 6_335_439 * 0.99
 HALF_EQUATOR_M = 20_037_508
-# WGS84 semi-major axis and first eccentricity squared, e² = f (2 − f), f = 1 / 298.257223563:
-# the earth-centred coordinates of migration 0007's fieldcrm_ecef, with the same formula.
+# WGS84: semi-major axis, first eccentricity (e² = f (2 − f), f = 1 / 298.257223563) and
+# the smallest radius of curvature, a (1 − e²) (meridional, at the equator).
 WGS84_A = 6_378_137.0
-WGS84_E2 = 0.0066943799901413165
-# Slack for the chord bound: ECEF coordinates of ~6.4e6 m carry rounding errors of ~1e-9 m
-# (one ulp), PostgreSQL's trigonometry may differ from Python's by an ulp or two, and pyproj's
-# geodesic is good to ~15 nm. A millimetre is 10^5 times all of that together, and below the
-# millimetre to which the search promises distances anyway.
-CHORD_MARGIN_M = 1e-3
+WGS84_E = 0.08181919084262149
+WGS84_M_MIN = WGS84_A * (1 - WGS84_E * WGS84_E)
+# Slack for the Mercator bound: PostgreSQL's and Python's trigonometry may differ by an ulp
+# or two (1e-9 m at these magnitudes) and pyproj's geodesic is good to ~15 nm; a millimetre
+# is 10^5 times that, and the precision to which the search promises distances anyway.
+MERCATOR_MARGIN_M = 1e-3
 FIRST_RING_M = 700.0
 
 GEO_INDEX = sa.table(
@@ -127,6 +128,20 @@ def _in_gist(box: Box) -> sa.ColumnElement[bool]:
     corner = sa.func.point
     return sa.func.point(Customer.lon, Customer.lat).op("<@")(
         sa.func.box(corner(box.west, box.south), corner(box.east, box.north)))
+
+
+def _box_parameters(count: int, param) -> list[Box]:
+    """``count`` boxes of query parameters (s0, w0, n0, e0, s1, …), filled in per query."""
+    return [Box(*(param(f"{side}{number}", sa.Float) for side in "swne"))
+            for number in range(count)]
+
+
+def _box_values(boxes: list[Box]) -> dict[str, float]:
+    values = {}
+    for number, box in enumerate(boxes):
+        values.update({f"s{number}": box.south, f"w{number}": box.west,
+                       f"n{number}": box.north, f"e{number}": box.east})
+    return values
 
 
 def _bound_key(clause: sa.ColumnElement) -> tuple:
@@ -271,30 +286,52 @@ class _Search:
 
         return self.run(("seq",), build, {"seqs": json.dumps(seqs)})
 
-    def walk(self, point: tuple[float, float, float], limit: int,
-             reach: float | None = None) -> list[tuple[int, float, float]]:
-        """(seq, lat, lon) of the ``limit`` eligible customers nearest to the earth-centred
-        ``point`` by chord, nearest first: PostgreSQL's walk of the ECEF GiST index
-        (``cube <-> cube``). With ``reach`` only those inside the axis-aligned cube of that
-        half-side around ``point`` (``<@``, an index condition: the walk ends at its faces).
+    def in_circle(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, int]]:
+        """(distance, seq) of every eligible customer within ``radius_m``, nearest first.
+
+        PostgreSQL only: the GiST index on point(lon, lat) answers the boxes; every row is
+        measured anyway, so the boxes need not be exact. They cover a millimetre more: a
+        customer 1e-300° away is at a distance of 0.0 m, but not in a box of radius 0.
+        """
+        boxes = covering_boxes(lat, lon, radius_m + MERCATOR_MARGIN_M)
+
+        def build(param):
+            return self._eligible().where(
+                sa.or_(*(_in_gist(box) for box in _box_parameters(len(boxes), param))))
+
+        rows = self.run(("circle", len(boxes)), build, _box_values(boxes))
+        return [(d, seq) for d, seq in self.measured(lat, lon, rows) if d <= radius_m]
+
+    def walk(self, lat: float, lon: float, limit: int,
+             box: Box | None = None) -> list[tuple[int, float, float]]:
+        """(seq, lat, lon) of the ``limit`` eligible customers (inside ``box``) nearest to
+        (lat, lon) in Mercator degrees, nearest first: PostgreSQL's walk of the Mercator
+        GiST index (``point <-> point``). With a box the walk ends at the box's edge.
+
+        Only ``<@`` on the Mercator box here: the exact latitude/longitude ranges of
+        ``_in_box`` make the planner expect a single row and trade the ordered walk for a
+        scan and sort of the box.
         """
         def build(param):
-            position = sa.func.fieldcrm_ecef(Customer.lat, Customer.lon)
-            names = ("x", "y", "z")
-            query = sa.func.cube(postgresql.array([param(f"q{n}", sa.Float) for n in names]))
+            position = sa.func.fieldcrm_mercator(Customer.lat, Customer.lon)
+            query = sa.func.point(param("qx", sa.Float), param("qy", sa.Float))
             statement = self._eligible()
-            if reach is not None:
-                box = sa.func.cube(postgresql.array([param(f"lo{n}", sa.Float) for n in names]),
-                                   postgresql.array([param(f"hi{n}", sa.Float) for n in names]))
-                statement = statement.where(position.op("<@")(box))
-            chord = position.op("<->", return_type=sa.Float)(query)
-            return statement.order_by(chord).limit(param("k", sa.Integer))
+            if box is not None:
+                corners = _box_parameters(1, param)[0]
+                statement = statement.where(position.op("<@")(sa.func.box(
+                    sa.func.point(corners.west, corners.south),
+                    sa.func.point(corners.east, corners.north))))
+            order = position.op("<->", return_type=sa.Float)(query)
+            return statement.order_by(order).limit(param("k", sa.Integer))
 
-        values = {"k": limit, **dict(zip(("qx", "qy", "qz"), point, strict=True))}
-        if reach is not None:
-            values.update(zip(("lox", "loy", "loz"), (c - reach for c in point), strict=True))
-            values.update(zip(("hix", "hiy", "hiz"), (c + reach for c in point), strict=True))
-        return self.run(("walk", reach is not None), build, values)
+        x, y = mercator(lat, lon)
+        values = {"qx": x, "qy": y, "k": limit}
+        if box is not None:
+            # In Mercator degrees (y grows with latitude), a hair wider for rounding.
+            pad = 1e-9
+            values.update(_box_values([Box(mercator(box.south, 0)[1] - pad, box.west - pad,
+                                           mercator(box.north, 0)[1] + pad, box.east + pad)]))
+        return self.run(("walk", box is not None), build, values)
 
 
 # The R*Tree keeps its boxes in 32-bit floats, rounded outwards: the true point lies in
@@ -415,54 +452,78 @@ def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
         radius = _grown(search, lat, lon, radius, ceiling, limit, inside)
 
 
-def ecef(lat: float, lon: float) -> tuple[float, float, float]:
-    """Earth-centred x, y, z in metres of a point on the WGS84 ellipsoid (height 0): the same
-    formula as the SQL function ``fieldcrm_ecef`` of migration 0007, which takes coordinates
+def mercator(lat: float, lon: float) -> tuple[float, float]:
+    """(x, y) in degrees on the ellipsoidal Mercator projection: x the longitude, y the
+    isometric latitude ψ = asinh(tan φ) − e atanh(e sin φ) in degrees. The same formula as
+    the SQL function ``fieldcrm_mercator`` of migration 0007, which takes coordinates
     nearer to 0 than 1e-100° as 0 (PostgreSQL raises an error on float underflow)."""
     phi = math.radians(0.0 if abs(lat) < 1e-100 else lat)
-    lam = math.radians(0.0 if abs(lon) < 1e-100 else lon)
-    cos_phi = math.cos(phi)
-    normal = WGS84_A / math.sqrt((1 - WGS84_E2) + WGS84_E2 * cos_phi * cos_phi)
-    return (normal * cos_phi * math.cos(lam), normal * cos_phi * math.sin(lam),
-            normal * (1 - WGS84_E2) * math.sin(phi))
+    psi = math.asinh(math.tan(phi)) - WGS84_E * math.atanh(WGS84_E * math.sin(phi))
+    return (0.0 if abs(lon) < 1e-100 else lon), math.degrees(psi)
 
 
-def chord_m(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
-    """Straight-line distance through the earth between two ECEF points: never longer
-    than the geodesic between them (no path between two points is shorter than the
-    straight line), and shorter only by about (d/R)²/24 of it (1e-7 at 10 km)."""
-    return math.dist(a, b)
+def parallel_radius_m(lat: float) -> float:
+    """N cos φ: the radius of the parallel at ``lat``, the scale of the Mercator projection
+    (metres per radian of Mercator distance, in every direction)."""
+    phi = math.radians(lat)
+    return WGS84_A * math.cos(phi) / math.sqrt(1 - (WGS84_E * math.sin(phi)) ** 2)
+
+
+def mercator_reach_m(lat: float, lon: float, degrees: float) -> float:
+    """A radius such that every point within it of (lat, lon) is nearer than ``degrees`` in
+    Mercator degrees (x, y of ``mercator``), the metric of the PostgreSQL walk.
+
+    Why: the projection is conformal, ds = N cos φ · |(dx, dy)| (in radians), and N cos φ
+    falls with |φ|. Let δ = radians(degrees) and D ≤ δ · a. A geodesic shorter than D
+    changes latitude by less than D / M_min (ds ≥ M dφ ≥ M_min dφ), so along it |φ| stays
+    below φ' = |lat| + degrees(δ · a / M_min) and N cos φ above N cos φ'. Its Mercator length
+    is then below D / (N cos φ') = δ for D = δ · N cos φ', and the straight Mercator distance
+    is at most that, provided the path does not wrap at ±180° (its longitude moves by less
+    than ``degrees``, so |lon| + degrees < 180 suffices). 0 when φ' reaches a pole or the
+    disc reaches ±180°. Less a relative 1e-9 and MERCATOR_MARGIN_M for rounding.
+    """
+    if abs(lon) + degrees >= 180:
+        return 0.0
+    delta = math.radians(degrees)
+    far = abs(lat) + math.degrees(delta * WGS84_A / WGS84_M_MIN)
+    if far >= 90:
+        return 0.0
+    return max(delta * parallel_radius_m(far) * (1 - 1e-9) - MERCATOR_MARGIN_M, 0.0)
+
+
+def walk_rows(limit: int) -> int:
+    """How many rows the Mercator walk fetches for ``limit`` customers: a few more, since its
+    order is that of metres to within the scale's change across the disc (tan φ · δ, 0.3 %
+    of the radius for 10 km at 51° N) and ``mercator_reach_m`` gives up as much again."""
+    return limit + 3 + limit // 25
 
 
 def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
                    ceiling: float) -> list[tuple[float, int]]:
-    """Exact k nearest on PostgreSQL, most often in one query of ``limit`` + 2 rows.
+    """Exact k nearest on PostgreSQL, most often in one query of about ``limit`` + 3 rows.
 
-    The ECEF GiST index walks customers in order of the chord through the earth. Every
-    customer the walk did not return has a chord of at least the last one returned, c, and
-    a geodesic of at least its chord. So once the ``limit``-th exact distance (or the
-    radius) is below c − CHORD_MARGIN_M, no customer left can be nearer: the answer is
-    among the rows read. Two rows more than ``limit`` prove it unless customers sit
-    within a millimetre of the ``limit``-th distance (several at one address); then the
-    walk is taken again, four times as long, until the proof holds or the walk runs out
-    (fewer rows than asked for: those are all eligible customers, in the radius's cube).
-    With a radius the walk stays inside the axis-aligned cube of half-side radius around
-    the query point, which holds every point whose chord, hence whose geodesic, is within
-    the radius: no antimeridian, no poles.
+    The GiST index walks customers in order of Mercator degrees, which is the order of
+    metres up to the change of scale with latitude across the walk. Every customer the
+    walk did not return is at least as far in Mercator degrees as the last one it did, so
+    outside the circle of ``mercator_reach_m``. When the ``limit``-th exact distance (or
+    the radius) is inside that circle, the answer is among the rows read. Otherwise (near
+    a pole or ±180°, or customers tied at the ``limit``-th distance) one circle query of
+    that distance collects every candidate. With a radius the walk stays inside the
+    radius's covering box.
     """
-    point = ecef(lat, lon)
-    reach = ceiling + CHORD_MARGIN_M if ceiling < HALF_EQUATOR_M else None
-    wanted = limit + 2
-    while True:
-        rows = search.walk(point, wanted, reach)
-        ranked = search.measured(lat, lon, rows)
-        if len(rows) < wanted:
-            return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
-        needed = min(ranked[limit - 1][0], ceiling)
-        last = chord_m(point, ecef(rows[-1][1], rows[-1][2]))
-        if needed < last - CHORD_MARGIN_M:
-            return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
-        wanted *= 4
+    wanted = walk_rows(limit)
+    boxes = covering_boxes(lat, lon, ceiling + MERCATOR_MARGIN_M) if ceiling < HALF_EQUATOR_M else []
+    rows = search.walk(lat, lon, wanted, boxes[0] if len(boxes) == 1 else None)
+    ranked = search.measured(lat, lon, rows)
+    if len(rows) < wanted:
+        # Fewer eligible customers than asked for (in the box): these are all of them.
+        return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+    needed = min(ranked[limit - 1][0], ceiling)
+    x, y = mercator(lat, lon)
+    last_x, last_y = mercator(rows[-1][1], rows[-1][2])
+    if needed < mercator_reach_m(lat, lon, math.hypot(last_x - x, last_y - y)):
+        return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+    return search.in_circle(lat, lon, needed)[:limit]
 
 
 def rank_nearest(user: User, lat: float, lon: float, *, limit: int = 20,

@@ -19,12 +19,11 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from fieldcrm.geo import (
-    CHORD_MARGIN_M,
     RTREE_PAD_DEG,
     RTREE_SLACK_M,
-    chord_m,
     covering_boxes,
-    ecef,
+    mercator,
+    mercator_reach_m,
     nearest_customers,
     rank_nearest,
 )
@@ -342,109 +341,98 @@ def test_covering_boxes_at_poles_and_antimeridian(lat, lon, radius):
                    for box in boxes), (a, b, boxes)
 
 
-@st.composite
-def point_pairs(draw):
-    """Two points: anywhere, near each other, nearly antipodal, at a pole or across ±180°."""
-    a = draw(st.tuples(latitudes, longitudes))
-    kind = draw(st.sampled_from(["anywhere", "near", "antipodal", "pole", "antimeridian"]))
-    if kind == "anywhere":
-        return a, draw(st.tuples(latitudes, longitudes))
-    if kind == "pole":
-        side = draw(st.sampled_from([-1, 1]))
-        a = (side * draw(st.floats(89.0, 90.0)), draw(longitudes))
-    if kind == "antimeridian":
-        a = (draw(st.floats(-80, 80)), draw(st.sampled_from([-1, 1])) * draw(st.floats(179.5, 180.0)))
-    if kind == "antipodal":
-        start = (-a[0], a[1] - 180 if a[1] > 0 else a[1] + 180)
-        metres = draw(st.floats(0, 50_000))
-    else:
-        start, metres = a, draw(st.sampled_from([0.0, 1e-3, 1.0]) | st.floats(0, 100_000))
-    lon, lat, _ = GEOD.fwd(start[1], start[0], draw(st.floats(0, 360)), metres)
-    return a, (float(np.clip(lat, -90, 90)), float(((lon + 180) % 360) - 180))
-
-
-@settings(max_examples=1000, deadline=None, derandomize=True)
-@given(pair=point_pairs())
-def test_chord_never_exceeds_the_geodesic(pair):
-    """The bound PostgreSQL's search rests on: every customer its walk has not returned has a
-    geodesic of at least the last chord walked. Here with a thousandth of the margin, for the
-    rounding of coordinates of ~6.4e6 m (an ulp is 1e-9 m)."""
-    (lat1, lon1), (lat2, lon2) = pair
-    geodesic_m = GEOD.inv(lon1, lat1, lon2, lat2)[2]
-    assert chord_m(ecef(lat1, lon1), ecef(lat2, lon2)) <= geodesic_m + CHORD_MARGIN_M / 1000
-
-
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(lat=latitudes, lon=longitudes, bearing=st.floats(0, 360), metres=st.floats(1, 10_000))
-def test_chord_is_nearly_the_geodesic_nearby(lat, lon, bearing, metres):
-    """Why the walk needs only two rows more than the limit: within 10 km the chord is
-    shorter than the geodesic by (d/R)²/24 at most (R the smallest radius of curvature,
-    6,335 km), 1.1e-7 of it, a millimetre at 10 km."""
-    lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, metres)
-    geodesic_m = GEOD.inv(lon, lat, lon2, lat2)[2]
-    chord = chord_m(ecef(lat, lon), ecef(lat2, lon2))
-    assert geodesic_m - chord <= geodesic_m * ((geodesic_m / 6_335_439) ** 2 / 24 * 1.01) + 1e-6
+@given(lat=latitudes | st.sampled_from([0.0, 51.0, 85.0, -88.0]),
+       lon=longitudes | st.sampled_from([0.0, 179.9, -179.99]), degrees=st.floats(1e-7, 60))
+def test_mercator_reach_lies_inside_the_mercator_disc(lat, lon, degrees):
+    """PostgreSQL ends a search after one query only inside this radius: every point of
+    its circle must be nearer than ``degrees`` in Mercator degrees, unwrapped."""
+    radius = mercator_reach_m(lat, lon, degrees)
+    assume(radius > 0)
+    x, y = mercator(lat, lon)
+    bearings = np.arange(0, 360, 1.0)
+    for fraction in (1.0, 0.6):
+        lons, lats, _ = GEOD.fwd(np.full(bearings.shape, lon), np.full(bearings.shape, lat),
+                                 bearings, np.full(bearings.shape, radius * fraction))
+        assert np.all(np.abs(lons) <= 180)
+        for a, b in zip(lats, lons, strict=True):
+            bx, by = mercator(float(a), float(b))
+            assert math.hypot(bx - x, by - y) < degrees
 
 
-def test_ecef_is_the_earth_centred_position():
-    a, b = 6_378_137.0, 6_356_752.314245
-    assert ecef(0, 0) == pytest.approx((a, 0, 0), abs=1e-9)
-    assert ecef(0, 90) == pytest.approx((0, a, 0), abs=1e-9)
-    assert ecef(90, 0) == pytest.approx((0, 0, b), abs=1e-6)
-    assert ecef(-90, 123) == pytest.approx((0, 0, -b), abs=1e-6)
-    assert ecef(10, 180) == pytest.approx(ecef(10, -180), abs=1e-6)
+def test_mercator_reach_is_zero_where_the_walk_would_wrap_and_nearly_whole_elsewhere():
+    assert mercator_reach_m(0.0, 179.99, 1.0) == 0.0
+    assert mercator_reach_m(-10.0, -179.9, 5.0) == 0.0
+    assert mercator_reach_m(89.9, 10.0, 0.5) == 0.0
+    # 10 km around Hanover: the Mercator disc's radius there, less only the change of scale
+    # across it (tan φ · δ, 0.3 %): why a few spare rows are enough.
+    x, y = mercator(52.37, 9.73)
+    lon2, lat2, _ = GEOD.fwd(9.73, 52.37, 0.0, 10_000.0)
+    degrees = math.hypot(*np.subtract(mercator(lat2, lon2), (x, y)))
+    assert 9_950 < mercator_reach_m(52.37, 9.73, degrees) < 10_000
 
 
-def test_postgres_ecef_agrees_with_python(db):
-    """PostgreSQL's ``fieldcrm_ecef`` (the index) and ``cube <->`` (the walk's order) against
-    ``ecef`` and ``chord_m`` (the bound): they must agree far below CHORD_MARGIN_M."""
+def test_mercator_is_the_isometric_latitude():
+    assert mercator(0.0, 0.0) == (0.0, 0.0)
+    assert mercator(10.0, -180.0) == (-180.0, pytest.approx(mercator(10.0, 180.0)[1]))
+    assert mercator(-45.0, 3.0)[1] == pytest.approx(-mercator(45.0, 3.0)[1])
+    # pyproj's Mercator on WGS84 (metres) gives the same y: a · ψ.
+    from pyproj import Transformer
+    to_mercator = Transformer.from_crs("EPSG:4326", "EPSG:3395", always_xy=True)
+    for lat in (1.0, 30.0, 51.5, 80.0, -70.0):
+        _, y = to_mercator.transform(0.0, lat)
+        assert math.radians(mercator(lat, 0.0)[1]) * 6_378_137.0 == pytest.approx(y, abs=1e-6)
+
+
+def test_postgres_mercator_agrees_with_python(db):
+    """PostgreSQL's ``fieldcrm_mercator`` (the index) against ``mercator`` (the bound): they
+    must agree far below a millimetre's worth of Mercator degrees."""
     if db.engine.dialect.name == "sqlite":
-        pytest.skip("the ECEF index is PostgreSQL's")
+        pytest.skip("the Mercator index is PostgreSQL's")
     rng = np.random.default_rng(7)
     points = [(float(lat), float(lon)) for lat, lon in
-              zip(rng.uniform(-90, 90, 500), rng.uniform(-180, 180, 500), strict=True)]
-    points += [(90.0, 0.0), (-90.0, 0.0), (0.0, 180.0), (0.0, -180.0), (51.5, 9.9), (89.999999, 179.9)]
+              zip(rng.uniform(-89, 89, 500), rng.uniform(-180, 180, 500), strict=True)]
+    points += [(0.0, 180.0), (0.0, -180.0), (51.5, 9.9), (88.9, 179.9), (5e-324, -5e-324), (1e-200, 0.0)]
     worst = 0.0
-    for (lat1, lon1), (lat2, lon2) in zip(points, points[1:] + points[:1], strict=True):
-        *xyz, chord = db.session.execute(sa.text(
-            "SELECT cube_ll_coord(c, 1), cube_ll_coord(c, 2), cube_ll_coord(c, 3), "
-            "c <-> fieldcrm_ecef(:lat2, :lon2) FROM (SELECT fieldcrm_ecef(:lat1, :lon1) AS c) AS p"),
-            {"lat1": lat1, "lon1": lon1, "lat2": lat2, "lon2": lon2}).one()
-        worst = max(worst, math.dist(xyz, ecef(lat1, lon1)),
-                    abs(chord - chord_m(ecef(lat1, lon1), ecef(lat2, lon2))))
-    assert worst < CHORD_MARGIN_M / 1000
+    for lat, lon in points:
+        x, y = db.session.execute(sa.text(
+            "SELECT m[0], m[1] FROM (SELECT fieldcrm_mercator(:lat, :lon) AS m) AS p"),
+            {"lat": lat, "lon": lon}).one()
+        px, py = mercator(lat, lon)
+        worst = max(worst, abs(x - px), abs(y - py))
+    # 1e-12° of Mercator is at most 1e-7 m on the ground.
+    assert worst < 1e-12
 
 
-def test_far_away_the_chord_order_is_not_the_geodesic_order(db, people):
-    """On the ellipsoid the chord is not a function of the geodesic alone: 5,000 km along a
-    meridian (more curved) has a chord ~1.5 km shorter than 5,000 km along the equator. So
-    customers north of the query point come first in the walk although one to the east is
-    nearer: only a correct bound (the last chord, not more) sends the search past them."""
+def test_far_away_the_walk_order_is_not_the_geodesic_order(db, people):
+    """Thousands of kilometres away the walk's order (Mercator degrees) is far from the order
+    of metres: customers north of the query point come late in it, and one to the east
+    that is nearer than those to the north must still be found, for every limit and radius."""
     lat, lon = 0.0, 0.0
     placed = [(0.0, 5_000_000.0), (0.0, 5_000_100.0), (0.0, 5_000_200.0), (0.0, 5_000_300.0),
-              (90.0, 4_999_500.0), (90.0, 6_000_000.0), (180.0, 7_000_000.0)]
+              (90.0, 4_999_500.0), (90.0, 6_000_000.0), (180.0, 7_000_000.0), (30.0, 800_000.0),
+              (120.0, 800_100.0)]
     points = []
     for bearing, metres in placed:
         lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, metres)
         points.append((float(lat2), float(lon2)))
-    origin = ecef(lat, lon)
-    chords = [chord_m(origin, ecef(*point)) for point in points]
-    assert chords[4] > chords[3], "the setup: east of the query point comes after north in the walk"
     rows = replace_customers(db, people, [{"point": point, "deleted": False, "slot": "mine",
                                            "status": "customer"} for point in points])
     for user in (people.admin, people.rep):
         expected = brute_force(rows, visible_ids(db, user), lat, lon, None)
-        assert expected[0][1] == rows[4]["seq"]
-        for limit in (1, 2, 3, 4, 5, 8):
-            assert_same_ranking(rank_nearest(user, lat, lon, limit=limit), expected, limit, None)
-            for radius in (4_999_600.0, 5_000_050.0, 5_500_000.0):
-                got = rank_nearest(user, lat, lon, limit=limit, radius_m=radius)
-                assert_same_ranking(got, expected, limit, radius)
+        for query_lat, query_lon in ((lat, lon), (20.0, 0.0), (-60.0, 30.0)):
+            expected = brute_force(rows, visible_ids(db, user), query_lat, query_lon, None)
+            for limit in (1, 2, 3, 4, 5, 8):
+                got = rank_nearest(user, query_lat, query_lon, limit=limit)
+                assert_same_ranking(got, expected, limit, None)
+                for radius in (4_999_600.0, 5_000_050.0, 5_500_000.0):
+                    got = rank_nearest(user, query_lat, query_lon, limit=limit, radius_m=radius)
+                    assert_same_ranking(got, expected, limit, radius)
 
 
 def test_tiny_coordinates_are_stored_and_found(db, people):
-    """Subnormal and tiny coordinates (a client may send them): the row is stored (the ECEF
-    index expression must not raise PostgreSQL's float underflow error) and found."""
+    """Subnormal and tiny coordinates (a client may send them): the row is stored (the
+    Mercator index expression must not raise PostgreSQL's float underflow error) and found."""
     tiny = [5e-324, -5e-324, -1.8e-184, 1e-100, 2e-300]
     customers = [{"point": point, "deleted": False, "slot": "mine", "status": "customer"}
                  for point in [(t, 10.0) for t in tiny] + [(10.0, t) for t in tiny] + [(5e-324, -5e-324)]]
@@ -463,7 +451,7 @@ def test_tiny_coordinates_are_stored_and_found(db, people):
 def test_rings_at_the_kth_distance(db, people, lat, lon):
     """Customers on rings at exactly the same distances, several at each point, around
     the poles and the antimeridian: the limit-th distance is shared by many customers,
-    so the walk's two spare rows cannot prove the answer and it must walk on (PostgreSQL),
+    so the walk's spare rows cannot prove the answer and the circle query runs (PostgreSQL),
     and every limit and radius still gets the brute-force answer, ties by seq."""
     customers = []
     for metres in (0.0, 30.0, 500.0, 20_000.0):

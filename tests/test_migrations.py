@@ -19,7 +19,7 @@ from fieldcrm.geo import rank_nearest
 from fieldcrm.models import Customer, User
 
 GEOD = Geod(ellps="WGS84")
-BEFORE_ECEF = "7c4e2a9f1b06"
+BEFORE_0007 = "7c4e2a9f1b06"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -57,18 +57,18 @@ def spatial_objects() -> set[str]:
     indexes = db.session.scalars(sa.text(
         "SELECT indexname FROM pg_indexes WHERE tablename = 'customer'")).all()
     functions = db.session.scalars(sa.text(
-        "SELECT proname FROM pg_proc WHERE proname LIKE 'fieldcrm_ecef%'")).all()
+        "SELECT proname FROM pg_proc WHERE proname LIKE 'fieldcrm_%'")).all()
     db.session.commit()
-    return {name for name in [*indexes, *functions] if "geo" in name or "ecef" in name}
+    return {name for name in [*indexes, *functions] if "geo" in name or "mercator" in name}
 
 
 def brute_force(points: dict[int, tuple[float, float]], lat: float, lon: float) -> list[int]:
     return sorted(points, key=lambda seq: (GEOD.inv(lon, lat, points[seq][1], points[seq][0])[2], seq))
 
 
-def test_ecef_walk_up_down_up_with_data(fresh_app):
+def test_0007_up_down_up_with_data(fresh_app):
     postgres = db.engine.dialect.name == "postgresql"
-    upgrade(revision=BEFORE_ECEF)
+    upgrade(revision=BEFORE_0007)
     admin = User(email="admin@example.com", name="Ada", role="admin",
                  password_hash=hash_password("x"))
     db.session.add(admin)
@@ -98,7 +98,7 @@ def test_ecef_walk_up_down_up_with_data(fresh_app):
         assert spatial_objects() == {"ix_customer_geo"}
     upgrade()
     if postgres:
-        assert spatial_objects() == {"ix_customer_geo", "ix_customer_ecef", "fieldcrm_ecef", "fieldcrm_ecef_radians"}
+        assert spatial_objects() == {"ix_customer_geo", "ix_customer_mercator", "fieldcrm_mercator"}
     searches_are_exact()
     moved = db.session.scalar(sa.select(Customer).where(Customer.name == "K2"))
     moved.lat, moved.lon = 53.551, 9.991
@@ -106,10 +106,10 @@ def test_ecef_walk_up_down_up_with_data(fresh_app):
     db.session.commit()
     searches_are_exact()
     db.session.remove()
-    downgrade(revision=BEFORE_ECEF)
+    downgrade(revision=BEFORE_0007)
     if postgres:
         assert spatial_objects() == {"ix_customer_geo"}
     upgrade()
     if postgres:
-        assert spatial_objects() == {"ix_customer_geo", "ix_customer_ecef", "fieldcrm_ecef", "fieldcrm_ecef_radians"}
+        assert spatial_objects() == {"ix_customer_geo", "ix_customer_mercator", "fieldcrm_mercator"}
     searches_are_exact()
