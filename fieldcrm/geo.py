@@ -16,10 +16,12 @@ the k-th customer found:
   are read in the rough order of the (32-bit) boxes until the k-th exact
   distance is below every unread lower bound. The circle grows while it is
   too small.
-- PostgreSQL: the GiST index on ``point(lon, lat)`` walks customers in order
-  of plain degrees (index-only); the walk's last distance bounds what it has
-  not returned, so most searches end after one query, the rest after one
-  circle query.
+- PostgreSQL: a GiST index on each customer's ellipsoidal Mercator position
+  (``fieldcrm_mercator``, conformal: locally the same scale in every
+  direction) walks customers in nearly the order of metres (index-only); the
+  walk's last distance bounds what it has not returned, so most searches end
+  after one query of about ``limit`` + 3 rows, the rest (near the poles and
+  the antimeridian, or ties) after one circle query.
 
 ``covering_boxes`` is the geometry both rely on: boxes that contain every
 point within a distance, also across the antimeridian and over the poles.
@@ -45,6 +47,15 @@ GEOD = Geod(ellps="WGS84")
 # a margin: degrees computed with it over-cover the circle, never under-cover it.
 SAFE_RADIUS_M = 6_335_439 * 0.99
 HALF_EQUATOR_M = 20_037_508
+# WGS84: semi-major axis, first eccentricity (e² = f (2 − f), f = 1 / 298.257223563) and
+# the smallest radius of curvature, a (1 − e²) (meridional, at the equator).
+WGS84_A = 6_378_137.0
+WGS84_E = 0.08181919084262149
+WGS84_M_MIN = WGS84_A * (1 - WGS84_E * WGS84_E)
+# Slack for the Mercator bound: PostgreSQL's and Python's trigonometry may differ by an ulp
+# or two (1e-9 m at these magnitudes) and pyproj's geodesic is good to ~15 nm; a millimetre
+# is 10^5 times that, and the precision to which the search promises distances anyway.
+MERCATOR_MARGIN_M = 1e-3
 FIRST_RING_M = 700.0
 
 GEO_INDEX = sa.table(
@@ -260,21 +271,6 @@ class _Search:
         found = GEOD.inv([lon] * len(rows), [lat] * len(rows), lons, lats)[2]
         return sorted(zip(found, seqs, strict=True))
 
-    def in_circle(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, int]]:
-        """(distance, seq) of every eligible customer within ``radius_m``, nearest first.
-
-        PostgreSQL only: the GiST index answers the boxes; every row is measured anyway,
-        so the boxes need not be exact.
-        """
-        boxes = covering_boxes(lat, lon, radius_m)
-
-        def build(param):
-            return self._eligible().where(
-                sa.or_(*(_in_gist(box) for box in _box_parameters(len(boxes), param))))
-
-        rows = self.run(("circle", len(boxes)), build, _box_values(boxes))
-        return [(d, seq) for d, seq in self.measured(lat, lon, rows) if d <= radius_m]
-
     def by_seq(self, seqs: list[int]) -> list[tuple[int, float, float]]:
         """(seq, lat, lon) of those of ``seqs`` that are eligible (in scope, live, filtered).
 
@@ -288,26 +284,52 @@ class _Search:
 
         return self.run(("seq",), build, {"seqs": json.dumps(seqs)})
 
-    def knn(self, lat: float, lon: float, limit: int,
-            box: Box | None = None) -> list[tuple[int, float, float, float]]:
-        """(seq, lat, lon, degrees) of the ``limit`` eligible customers (inside ``box``)
-        nearest in plain degrees, the order PostgreSQL's GiST index walks in
-        (``point <-> point``). With a box the walk ends at the box's edge.
+    def in_circle(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, int]]:
+        """(distance, seq) of every eligible customer within ``radius_m``, nearest first.
 
-        Only ``<@`` here: the exact lat/lon ranges of ``_in_box`` make the planner expect
-        a single row and trade the ordered index walk for a scan and sort of the box.
+        PostgreSQL only: the GiST index on point(lon, lat) answers the boxes; every row is
+        measured anyway, so the boxes need not be exact. They cover a millimetre more: a
+        customer 1e-300° away is at a distance of 0.0 m, but not in a box of radius 0.
+        """
+        boxes = covering_boxes(lat, lon, radius_m + MERCATOR_MARGIN_M)
+
+        def build(param):
+            return self._eligible().where(
+                sa.or_(*(_in_gist(box) for box in _box_parameters(len(boxes), param))))
+
+        rows = self.run(("circle", len(boxes)), build, _box_values(boxes))
+        return [(d, seq) for d, seq in self.measured(lat, lon, rows) if d <= radius_m]
+
+    def walk(self, lat: float, lon: float, limit: int,
+             box: Box | None = None) -> list[tuple[int, float, float]]:
+        """(seq, lat, lon) of the ``limit`` eligible customers (inside ``box``) nearest to
+        (lat, lon) in Mercator degrees, nearest first: PostgreSQL's walk of the Mercator
+        GiST index (``point <-> point``). With a box the walk ends at the box's edge.
+
+        Only ``<@`` on the Mercator box here: the exact latitude/longitude ranges of
+        ``_in_box`` make the planner expect a single row and trade the ordered walk for a
+        scan and sort of the box.
         """
         def build(param):
-            point = sa.func.point(Customer.lon, Customer.lat)
-            query = sa.func.point(param("qlon", sa.Float), param("qlat", sa.Float))
-            degrees = point.op("<->", return_type=sa.Float)(query)
-            statement = self._eligible().add_columns(degrees)
+            position = sa.func.fieldcrm_mercator(Customer.lat, Customer.lon)
+            query = sa.func.point(param("qx", sa.Float), param("qy", sa.Float))
+            statement = self._eligible()
             if box is not None:
-                statement = statement.where(_in_gist(_box_parameters(1, param)[0]))
-            return statement.order_by(degrees).limit(param("k", sa.Integer))
+                corners = _box_parameters(1, param)[0]
+                statement = statement.where(position.op("<@")(sa.func.box(
+                    sa.func.point(corners.west, corners.south),
+                    sa.func.point(corners.east, corners.north))))
+            order = position.op("<->", return_type=sa.Float)(query)
+            return statement.order_by(order).limit(param("k", sa.Integer))
 
-        values = {"qlat": lat, "qlon": lon, "k": limit, **(_box_values([box]) if box else {})}
-        return self.run(("knn", box is not None), build, values)
+        x, y = mercator(lat, lon)
+        values = {"qx": x, "qy": y, "k": limit}
+        if box is not None:
+            # In Mercator degrees (y grows with latitude), a hair wider for rounding.
+            pad = 1e-9
+            values.update(_box_values([Box(mercator(box.south, 0)[1] - pad, box.west - pad,
+                                           mercator(box.north, 0)[1] + pad, box.east + pad)]))
+        return self.run(("walk", box is not None), build, values)
 
 
 # SQLite's R*Tree (migration 0008) keeps 32-bit floats, so each position is split in two:
@@ -496,59 +518,76 @@ def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
             radius = _resized(radius, ceiling, limit, len(inside))
 
 
-def knn_rows(lat: float, limit: int) -> int:
-    """How many rows the GiST walk fetches for ``limit`` customers near latitude ``lat``.
+def mercator(lat: float, lon: float) -> tuple[float, float]:
+    """(x, y) in degrees on the ellipsoidal Mercator projection: x the longitude, y the
+    isometric latitude ψ = asinh(tan φ) − e atanh(e sin φ) in degrees. The same formula as
+    the SQL function ``fieldcrm_mercator`` of migration 0007, which takes coordinates
+    nearer to 0 than 1e-100° as 0 (PostgreSQL raises an error on float underflow)."""
+    phi = math.radians(0.0 if abs(lat) < 1e-100 else lat)
+    psi = math.asinh(math.tan(phi)) - WGS84_E * math.atanh(WGS84_E * math.sin(phi))
+    return (0.0 if abs(lon) < 1e-100 else lon), math.degrees(psi)
 
-    The walk's answer is proven when the ``limit``-th distance lies within the disc of
-    degrees walked (``degree_reach_m``). A degree of longitude is cos φ of one of
-    latitude, so that disc holds about 1/cos φ times as many customers as the circle it
-    proves (1.6 × at 51° N); the rest is room for uneven density, relatively less for
-    larger limits. In the bench 0.3 % of "20 nearest" searches need the second query.
+
+def parallel_radius_m(lat: float) -> float:
+    """N cos φ: the radius of the parallel at ``lat``, the scale of the Mercator projection
+    (metres per radian of Mercator distance, in every direction)."""
+    phi = math.radians(lat)
+    return WGS84_A * math.cos(phi) / math.sqrt(1 - (WGS84_E * math.sin(phi)) ** 2)
+
+
+def mercator_reach_m(lat: float, lon: float, degrees: float) -> float:
+    """A radius such that every point within it of (lat, lon) is nearer than ``degrees`` in
+    Mercator degrees (x, y of ``mercator``), the metric of the PostgreSQL walk.
+
+    Why: the projection is conformal, ds = N cos φ · |(dx, dy)| (in radians), and N cos φ
+    falls with |φ|. Let δ = radians(degrees) and D ≤ δ · a. A geodesic shorter than D
+    changes latitude by less than D / M_min (ds ≥ M dφ ≥ M_min dφ), so along it |φ| stays
+    below φ' = |lat| + degrees(δ · a / M_min) and N cos φ above N cos φ'. Its Mercator length
+    is then below D / (N cos φ') = δ for D = δ · N cos φ', and the straight Mercator distance
+    is at most that, provided the path does not wrap at ±180° (its longitude moves by less
+    than ``degrees``, so |lon| + degrees < 180 suffices). 0 when φ' reaches a pole or the
+    disc reaches ±180°. Less a relative 1e-9 and MERCATOR_MARGIN_M for rounding.
     """
-    widening = 1 / max(math.cos(math.radians(lat)), 0.2)
-    return int(limit * widening * (1 + 2 / math.sqrt(limit))) + 4
-
-
-def degree_reach_m(lat: float, lon: float, degrees: float) -> float:
-    """A radius whose circle around (lat, lon) lies strictly inside the disc of ``degrees``
-    in plain, unwrapped (lon, lat) degrees, the metric of PostgreSQL's ``point <-> point``.
-
-    Why: on the ellipsoid ds² = M² dφ² + N² cos²φ dλ² with M, N ≥ M_min (the meridional
-    radius at the equator, of which SAFE_RADIUS_M is 99 %). A path of length D stays
-    within D / M_min radians of the latitude of its start, so where cos φ ≥ c along it,
-    ds ≥ M_min · c · |(dφ, dλ)|: its length in degrees is below D / (SAFE_RADIUS_M · c).
-    With D = radians(degrees) · SAFE_RADIUS_M · c and c = cos(|lat| + degrees) (the band
-    that length in degrees can reach), every point within D, whose geodesic is such a
-    path, is nearer than ``degrees``. 0 when that band comes within a degree of a pole or
-    the disc reaches ±180° (points across the antimeridian are far away in degrees).
-    """
-    if abs(lat) + degrees >= 89 or abs(lon) + degrees >= 180:
+    if abs(lon) + degrees >= 180:
         return 0.0
-    return (math.radians(degrees * (1 - 1e-9)) * SAFE_RADIUS_M
-            * math.cos(math.radians(abs(lat) + degrees)))
+    delta = math.radians(degrees)
+    far = abs(lat) + math.degrees(delta * WGS84_A / WGS84_M_MIN)
+    if far >= 90:
+        return 0.0
+    return max(delta * parallel_radius_m(far) * (1 - 1e-9) - MERCATOR_MARGIN_M, 0.0)
+
+
+def walk_rows(limit: int) -> int:
+    """How many rows the Mercator walk fetches for ``limit`` customers: a few more, since its
+    order is that of metres to within the scale's change across the disc (tan φ · δ, 0.3 %
+    of the radius for 10 km at 51° N) and ``mercator_reach_m`` gives up as much again."""
+    return limit + 3 + limit // 25
 
 
 def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
                    ceiling: float) -> list[tuple[float, int]]:
-    """Exact k nearest on PostgreSQL, most often in one query.
+    """Exact k nearest on PostgreSQL, most often in one query of about ``limit`` + 3 rows.
 
-    The GiST index walks customers in order of plain degrees (``<->``), which is not the
-    order of metres. It fetches about twice ``limit`` of them (``knn_rows``). Every customer it did not
-    return is at least as many degrees away as the last one it did, so it lies outside
-    the disc of that many degrees, and so outside the circle of ``degree_reach_m``. When the ``limit``-th exact distance (or the radius) is inside such a
-    circle, the answer is among the rows already read. Otherwise one circle query of
-    that distance collects every candidate (far north, near the antimeridian, or where
-    the density changes abruptly). With a radius the walk stays inside the radius's box.
+    The GiST index walks customers in order of Mercator degrees, which is the order of
+    metres up to the change of scale with latitude across the walk. Every customer the
+    walk did not return is at least as far in Mercator degrees as the last one it did, so
+    outside the circle of ``mercator_reach_m``. When the ``limit``-th exact distance (or
+    the radius) is inside that circle, the answer is among the rows read. Otherwise (near
+    a pole or ±180°, or customers tied at the ``limit``-th distance) one circle query of
+    that distance collects every candidate. With a radius the walk stays inside the
+    radius's covering box.
     """
-    wanted = knn_rows(lat, limit)
-    boxes = covering_boxes(lat, lon, ceiling) if ceiling < HALF_EQUATOR_M else []
-    rows = search.knn(lat, lon, wanted, boxes[0] if len(boxes) == 1 else None)
-    ranked = search.measured(lat, lon, [row[:3] for row in rows])
+    wanted = walk_rows(limit)
+    boxes = covering_boxes(lat, lon, ceiling + MERCATOR_MARGIN_M) if ceiling < HALF_EQUATOR_M else []
+    rows = search.walk(lat, lon, wanted, boxes[0] if len(boxes) == 1 else None)
+    ranked = search.measured(lat, lon, rows)
     if len(rows) < wanted:
         # Fewer eligible customers than asked for (in the box): these are all of them.
         return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
     needed = min(ranked[limit - 1][0], ceiling)
-    if needed <= degree_reach_m(lat, lon, rows[-1][3]):
+    x, y = mercator(lat, lon)
+    last_x, last_y = mercator(rows[-1][1], rows[-1][2])
+    if needed < mercator_reach_m(lat, lon, math.hypot(last_x - x, last_y - y)):
         return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
     return search.in_circle(lat, lon, needed)[:limit]
 

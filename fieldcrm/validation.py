@@ -70,6 +70,8 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     nullable: bool = True
+    # Numbers nearer to 0 than this are 0 (coordinates: see fieldcrm.customers.operations).
+    zero_below: float = 0.0
 
     def parse(self, value, *, form: bool):
         if isinstance(value, str):
@@ -140,6 +142,8 @@ def _number(field: Field, value, form: bool, kind):
     if field.minimum is not None and value < field.minimum or \
             field.maximum is not None and value > field.maximum:
         raise Invalid(_l("Must be between %(lo)s and %(hi)s.", lo=field.minimum, hi=field.maximum))
+    if abs(value) < field.zero_below:
+        value = 0
     return kind(value)
 
 

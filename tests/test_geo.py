@@ -166,7 +166,7 @@ def test_database_errors_surface_as_sqlalchemy_errors(db, world, monkeypatch):
         return search.execute("SELECT * FROM no_such_table", ())
 
     monkeypatch.setattr(geo, "_sqlite_count", broken)
-    monkeypatch.setattr(geo._Search, "knn", broken)
+    monkeypatch.setattr(geo._Search, "walk", broken)
     with pytest.raises(sa.exc.DBAPIError) as raised:
         nearest_customers(world.admin, 53.55, 9.99, limit=5)
     assert "no_such_table" in str(raised.value) or "nowhere" in str(raised.value)

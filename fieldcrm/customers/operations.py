@@ -15,14 +15,18 @@ from ..scope import team_members, visible_customer, visible_territories
 from ..validation import Field, ValidationError, clean, read_once
 from ..versioning import new_row
 
+COORDINATE_ZERO = 1e-9
+
 CUSTOMER_FIELDS = {
     "name": Field(required=True),
     "street": Field(),
     "postal_code": Field(max_length=16),
     "city": Field(max_length=100),
     "country": Field("country"),
-    "lat": Field("float", minimum=-90, maximum=90),
-    "lon": Field("float", minimum=-180, maximum=180),
+    # Coordinates within 1e-9° (0.1 mm) of 0 are 0: PostgreSQL's GiST point index fails
+    # every later insert with "underflow" once subnormal values (5e-324) reach its pages.
+    "lat": Field("float", minimum=-90, maximum=90, zero_below=COORDINATE_ZERO),
+    "lon": Field("float", minimum=-180, maximum=180, zero_below=COORDINATE_ZERO),
     "phone": Field("phone", max_length=40),
     "email": Field("email", max_length=254),
     "website": Field("url", max_length=300),

@@ -1,7 +1,7 @@
 """exact R*Tree: positions and scope inside SQLite's spatial index
 
 Revision ID: c4d2f9e6a8b1
-Revises: 7c4e2a9f1b06
+Revises: b1e0c7a3d5f2
 Create Date: 2026-11-23 22:40:00
 
 SQLite only (PostgreSQL: nothing). The R*Tree of 0006 kept the exact position in
@@ -25,7 +25,7 @@ by place; the triggers also follow changes of territory and owner.
 from alembic import op
 
 revision = 'c4d2f9e6a8b1'
-down_revision = '7c4e2a9f1b06'
+down_revision = 'b1e0c7a3d5f2'
 branch_labels = None
 depends_on = None
 
