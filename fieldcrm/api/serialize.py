@@ -43,6 +43,12 @@ def customer_json(customer: Customer) -> dict:
     return _represent(customer, CUSTOMER_FIELDS + CUSTOMER_READ_ONLY)
 
 
+def customer_near_json(customer: Customer, distance_m: float) -> dict:
+    """A customer of a near search: its representation and the distance in metres,
+    rounded to 0.1 m (the order is by the exact distance, so it stays ascending)."""
+    return customer_json(customer) | {"distance_m": round(distance_m, 1)}
+
+
 def contact_json(contact: Contact) -> dict:
     return _represent(contact, CONTACT_FIELDS)
 
