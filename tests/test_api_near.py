@@ -242,3 +242,10 @@ def test_openapi_describes_near(client, area):
     failed.validate(client.api("GET", f"{API}?near=x", token=area.tokens["rep"]).json)
     pattern = parameters["near"]["schema"]["pattern"]
     Draft202012Validator({"type": "string", "pattern": pattern}).validate("53.55, 9.99")
+
+
+@pytest.mark.parametrize("point", ["90,0", "-90,180", "0,-180", "53.55,179.999999", "+53.55,-9.99"])
+def test_edges_of_the_globe_answer(client, area, db, point):
+    lat, lon = (float(part) for part in point.split(","))
+    response = client.api("GET", f"{API}?near={point}&limit=5", token=area.tokens["admin"])
+    assert_same(response, brute_force(visible(db, area.admin), lat, lon, limit=5))
