@@ -24,9 +24,9 @@ distribution (the rep's from the rep's territory):
 * ``rank_nearest(user, lat, lon, limit=20)``: the search for the 20 nearest,
   and with the rows loaded (``nearest_customers``);
 * the same within 10 km, at most as many as the nearby list asks for (101);
-* a whole request through Flask's test client to a view registered only here that
-  calls ``nearest_customers`` and returns JSON, as ``GET /api/v1/customers?near=``
-  will (session cookie, loading the user, the search, the rows, JSON);
+* a whole request through Flask's test client: ``GET /api/v1/customers?near=lat,lon&limit=20``,
+  the real API route, with the session cookie (loading the user, the search, the rows,
+  the customers' JSON with ``distance_m``);
 
 and in the same run the brute-force baseline: a numpy scan of all coordinates
 (haversine, ``argpartition``) over the first ``--baseline-queries`` points, plus
@@ -49,8 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from flask import Flask, jsonify, request
-from flask_login import current_user, login_required
+from flask import Flask
 from pyproj import Geod
 
 import fieldcrm
@@ -520,24 +519,6 @@ class BruteForce:
         return self.geod.inv(ones * lon, ones * lat, lons, lats)[2]
 
 
-def add_near_view(app: Flask) -> None:
-    """What ``GET /api/v1/customers?near=lat,lon&limit=20`` does, registered only in the bench app."""
-
-    @login_required
-    def near():
-        lat, lon = (float(part) for part in request.args["near"].split(","))
-        limit = int(request.args.get("limit", NEAREST))
-        items = [{
-            "id": str(customer.id), "name": customer.name, "lat": customer.lat,
-            "lon": customer.lon, "distance_m": round(distance, 1), "city": customer.city,
-            "status": customer.status, "abc_class": customer.abc_class,
-            "version": customer.version,
-        } for customer, distance in nearest_customers(current_user, lat, lon, limit=limit)]
-        return jsonify(items=items, next=None)
-
-    app.add_url_rule("/_bench/near", "bench_near", near)
-
-
 def logged_in_client(app: Flask, user_id: uuid.UUID):
     client = app.test_client()
     with client.session_transaction() as session:
@@ -552,7 +533,6 @@ def bench_backend(name: str, url: str, population: Population, args, fresh: bool
         print(f"[{name}] migrating", flush=True)
         migrate(url)
     app = create_app(app_config(url))
-    add_near_view(app)
     seconds = None
     with app.app_context():
         if fresh:
@@ -610,11 +590,11 @@ def bench_backend(name: str, url: str, population: Population, args, fresh: bool
         client = logged_in_client(app, person.id)
         for turn, (lat, lon) in enumerate(warm + points):
             start, cpu = time.perf_counter(), time.process_time()
-            response = client.get(f"/_bench/near?near={lat:.6f},{lon:.6f}&limit={NEAREST}")
+            response = client.get(f"/api/v1/customers?near={lat:.6f},{lon:.6f}&limit={NEAREST}")
             response.get_data()
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             if response.status_code != 200:
-                raise SystemExit(f"[{name}] bench view: HTTP {response.status_code}")
+                raise SystemExit(f"[{name}] GET /api/v1/customers?near=: HTTP {response.status_code}")
             if turn >= len(warm):
                 whole.timings.append(elapsed * 1000)
                 whole.cpu.append(cpu * 1000)
@@ -754,8 +734,8 @@ def report(info: dict, population: Population, results: list[dict], brute: dict,
         "candidates;",
         "              the connection is already open, as in a request after loading the user",
         "  + rows      search and loading the Customer rows (ORM), i.e. nearest_customers()",
-        "  request     Flask test client GET of a bench-only view (session cookie, user load, "
-        "nearest_customers, JSON), no network",
+        f"  request     Flask test client GET /api/v1/customers?near=lat,lon&limit={NEAREST} "
+        "(session cookie, user load, search, rows, JSON), no network",
         "  CPU         this process's CPU time (on SQLite that includes the database's work; "
         "PostgreSQL's runs in its own process)",
         "  baseline    numpy haversine over every live located customer in scope + argpartition "

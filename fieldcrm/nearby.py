@@ -41,6 +41,7 @@ from .visits_due import VisitDue, visit_due
 
 GRID_COLUMNS = 8
 _COORDINATE = re.compile(r"^[+-]?\d{1,3}(?:\.\d{1,15})?$")
+_RADIUS = re.compile(r"^\d{1,5}(?:\.\d{1,6})?$")
 _POSTAL_CODE = re.compile(r"^\d{5}$")
 ADDRESS_FIELDS = {"street": 200, "postal_code": 16, "city": 100, "country": 2}
 
@@ -109,6 +110,26 @@ def parse_point(lat: str | None, lon: str | None) -> tuple[float, float]:
     if not valid_point(*point):
         raise BadInput(_("The position is not valid: latitude and longitude must be numbers."))
     return point
+
+
+def parse_near(text: str | None) -> tuple[float, float]:
+    """(lat, lon) from "lat,lon" as the JSON API's ``near`` takes it, by parse_point's rules."""
+    parts = (text or "").split(",")
+    if len(parts) != 2:
+        raise BadInput(_("Give the position as latitude,longitude, e.g. 53.55,9.99."))
+    return parse_point(*parts)
+
+
+def parse_radius_km(text: str | None, radii: tuple[int, ...]) -> float:
+    """A radius in kilometres from a query string: above 0 and at most the largest radius
+    the nearby list offers (``radii``), else BadInput. The list offers fixed choices;
+    the API takes any value within the same bounds."""
+    text = (text or "").strip()
+    largest = max(radii)
+    if not _RADIUS.match(text) or not 0 < float(text) <= largest:
+        raise BadInput(_("The radius must be a number of kilometres above 0 and at most "
+                         "%(largest)s.", largest=largest))
+    return float(text)
 
 
 def parse_filter(args, radii: tuple[int, ...]) -> NearbyFilter:

@@ -386,6 +386,57 @@ def _history_path(page_size: int, max_page: int) -> dict:
     }}
 
 
+def _near_schemas(customer: dict) -> dict:
+    """A customer of a near search (the representation plus distance_m) and its list."""
+    near = {**customer, "description": "A customer of a near search, with its distance.",
+            "properties": {**customer["properties"], "distance_m": {
+                "type": "number", "minimum": 0,
+                "description": "Geodesic distance (WGS84) from near, in metres, rounded to "
+                               "0.1 m."}},
+            "required": [*customer["required"], "distance_m"]}
+    return {
+        "CustomerNear": near,
+        "CustomerNearList": {
+            "type": "object",
+            "description": "Nearest first (by the exact distance; equal distances: the older "
+                           "customer first). Not paged: next is always null.",
+            "properties": {"items": {"type": "array", "items": _ref("CustomerNear")},
+                           "next": {"type": "null"}},
+            "required": ["items", "next"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _with_near(operation: dict, app: Flask) -> None:
+    """The customer list's near search: its parameters and its second answer shape."""
+    largest = max(app.config["NEARBY_RADII_KM"])
+    default, most = app.config["NEARBY_LIMIT"], app.config["NEARBY_RADIUS_MAX_ROWS"]
+    operation["summary"] = ("Customers in the caller's scope, by name, one page at a time; "
+                            "with near, the nearest to a point")
+    operation["description"] = (
+        "With near=lat,lon the answer is the customers nearest to that point by geodesic "
+        f"distance, nearest first, with distance_m: the nearest limit (default {default}, "
+        f"values above {most} are reduced to it), or with radius_km all within that radius "
+        "up to limit. Only customers with coordinates. status, abc_class, owner_id and q "
+        "narrow it as they narrow the list; cursor is not allowed (the answer is one list).")
+    operation["parameters"] += [
+        {"name": "near", "in": "query", "required": False,
+         "schema": {"type": "string",
+                    "pattern": r"^\s*[+-]?\d{1,3}(\.\d{1,15})?\s*,\s*[+-]?\d{1,3}(\.\d{1,15})?\s*$"},
+         "description": "latitude,longitude in decimal degrees (WGS84), e.g. 53.55,9.99; "
+                        "latitude within ±90, longitude within ±180."},
+        {"name": "radius_km", "in": "query", "required": False,
+         "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": largest},
+         "description": f"Only customers within this many kilometres (above 0, at most "
+                        f"{largest}); needs near."},
+    ]
+    operation["responses"]["200"] = {
+        "description": "One page of customers, or with near the nearest customers",
+        "content": {JSON: {"schema": {"anyOf": [_ref("CustomerPage"),
+                                                _ref("CustomerNearList")]}}}}
+
+
 def openapi_document(app: Flask) -> dict:
     """The OpenAPI 3.1 document of every route under /api/v1."""
     paging = {"page_size": app.config["PAGE_SIZE"], "max_page": app.config["API_MAX_PAGE_SIZE"]}
@@ -438,6 +489,7 @@ def openapi_document(app: Flask) -> dict:
         **HISTORY_SCHEMAS,
         **sync_openapi.SCHEMAS,
     }
+    schemas |= _near_schemas(schemas["Customer"])
     paths = {
         f"{PREFIX}/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "security": [],
@@ -481,6 +533,7 @@ def openapi_document(app: Flask) -> dict:
            for key, value in _activity_paths(entity, plural, **paging).items()},
         **sync_openapi.paths(PREFIX, _json, _errors),
     }
+    _with_near(paths[f"{PREFIX}/customers"]["get"], app)
     return {
         "openapi": "3.1.0",
         "info": {

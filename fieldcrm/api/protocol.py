@@ -8,6 +8,7 @@ one transaction that is committed once or rolled back whole.
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from flask import abort, current_app, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -16,6 +17,7 @@ from werkzeug.exceptions import BadRequest
 
 from ..customers.queries import decode_cursor
 from ..extensions import db
+from ..nearby import BadInput, parse_near, parse_radius_km
 from ..sync.errors import Rejected
 from ..validation import Field, Invalid, ValidationError, clean
 
@@ -138,3 +140,44 @@ def page(rows, represent, next_cursor: str | None, args: Mapping) -> dict:
                  if name != "cursor" and value not in (None, "")}
         link = url_for(request.endpoint, **request.view_args, **query, cursor=next_cursor)
     return {"items": [represent(row) for row in rows], "next": link}
+
+
+@dataclass(frozen=True)
+class NearQuery:
+    """``near`` as parsed by ``near_args``: the point, the radius (None: the nearest
+    ``limit``) and how many customers at most."""
+
+    lat: float
+    lon: float
+    radius_km: float | None
+    limit: int
+
+
+def near_args(args: Mapping) -> NearQuery | None:
+    """``near`` and ``radius_km`` of a customer list request, or None without either.
+
+    The point and the radius follow the web nearby list's rules (fieldcrm.nearby). A near
+    answer is one list, not pages: ``cursor`` with ``near`` is a 422. ``limit`` defaults to
+    NEARBY_LIMIT, and values above NEARBY_RADIUS_MAX_ROWS are reduced to it.
+    """
+    if "near" not in request.args and "radius_km" not in request.args:
+        return None
+    config, errors = current_app.config, {}
+    point = radius_km = None
+    try:
+        point = parse_near(request.args.get("near"))
+    except BadInput as exc:
+        errors["near"] = exc.message
+    if "radius_km" in request.args:
+        try:
+            radius_km = parse_radius_km(request.args["radius_km"], config["NEARBY_RADII_KM"])
+        except BadInput as exc:
+            errors["radius_km"] = exc.message
+    if "near" not in request.args:
+        errors["near"] = _l("A radius needs a position: give near=latitude,longitude.")
+    if args["cursor"]:
+        errors["cursor"] = _l("A near search is not paged: leave out cursor.")
+    if errors:
+        raise ValidationError(errors)
+    limit = request.args.get("limit") and args["limit"] or config["NEARBY_LIMIT"]
+    return NearQuery(*point, radius_km, min(limit, config["NEARBY_RADIUS_MAX_ROWS"]))

@@ -11,11 +11,14 @@ from datetime import datetime
 import sqlalchemy as sa
 
 # _keyset is the customer list's cursor parser; reused so there is one cursor format.
-from ..customers.queries import _keyset, encode_cursor
+from ..customers.queries import CustomerFilter, _keyset, encode_cursor, filter_conditions
 from ..extensions import db
+from ..geo import nearest_customers
 from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer, Product, User
 from ..scope import customer_scope
 from ..validation import Field
+from .protocol import NearQuery
+from .serialize import CUSTOMER_JSON_COLUMNS
 
 # The filters each list takes as query parameters (besides limit and cursor);
 # the views parse them and the OpenAPI document describes them from here.
@@ -92,3 +95,14 @@ def activity_page(user: User, entity, *, customer_id: uuid.UUID | None = None,
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], encode_cursor(last.created_at.isoformat(), last.id)
+
+
+def customers_near(user: User, near: NearQuery,
+                   filters: CustomerFilter) -> list[tuple[tuple, float]]:
+    """The live located customers in ``user``'s scope passing ``filters`` nearest to the
+    point, nearest first with their geodesic distance in metres (ties as geo.rank_nearest
+    breaks them); with a radius only those within it; at most ``near.limit``. Each as a
+    row of CUSTOMER_JSON_COLUMNS, for serialize.customer_near_json."""
+    radius_m = None if near.radius_km is None else near.radius_km * 1000
+    return nearest_customers(user, near.lat, near.lon, limit=near.limit, radius_m=radius_m,
+                             where=filter_conditions(filters), columns=CUSTOMER_JSON_COLUMNS)

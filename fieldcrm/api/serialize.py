@@ -8,7 +8,9 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from ..models import Contact, Customer, Product
+import sqlalchemy as sa
+
+from ..models import Contact, Customer, Product, UTCDateTime
 
 CUSTOMER_FIELDS = (
     "name", "street", "postal_code", "city", "country", "lat", "lon", "phone", "email",
@@ -41,6 +43,43 @@ def _represent(row, fields: tuple[str, ...]) -> dict:
 
 def customer_json(customer: Customer) -> dict:
     return _represent(customer, CUSTOMER_FIELDS + CUSTOMER_READ_ONLY)
+
+
+def _converter(column):
+    """What ``json_value`` does to a non-null value of ``column``, chosen once by its type
+    (None: nothing, the value is JSON already)."""
+    kind = column.type
+    if isinstance(kind, sa.String | sa.Integer | sa.Boolean | sa.Float):
+        return None
+    if isinstance(kind, sa.Uuid):
+        return str
+    if isinstance(kind, UTCDateTime):
+        return _utc_text
+    return json_value
+
+
+def _utc_text(value: datetime) -> str:
+    # UTCDateTime hands out UTC already; astimezone costs ~4 µs even then (psycopg's zones).
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
+
+
+# The columns customer_json writes, as load_ranked(columns=...) reads them, and how each
+# value becomes JSON: a near search serializes rows without building Customer objects.
+CUSTOMER_JSON_NAMES = COMMON_FIELDS + CUSTOMER_FIELDS + CUSTOMER_READ_ONLY
+CUSTOMER_JSON_COLUMNS = [getattr(Customer, name) for name in CUSTOMER_JSON_NAMES]
+_CUSTOMER_CONVERTERS = [(name, _converter(column.expression))
+                        for name, column in zip(CUSTOMER_JSON_NAMES, CUSTOMER_JSON_COLUMNS,
+                                                strict=True)]
+
+
+def customer_near_json(row: tuple, distance_m: float) -> dict:
+    """A customer of a near search from a row of CUSTOMER_JSON_COLUMNS: customer_json's
+    representation and the distance in metres, rounded to 0.1 m (the order is by the
+    exact distance, so the rounded values still ascend)."""
+    body = {name: value if convert is None or value is None else convert(value)
+            for (name, convert), value in zip(_CUSTOMER_CONVERTERS, row, strict=True)}
+    body["distance_m"] = round(distance_m, 1)
+    return body
 
 
 def contact_json(contact: Contact) -> dict:

@@ -51,26 +51,33 @@ def _keyset(cursor: str | None, parse_key) -> tuple | None:
         return None
 
 
+def filter_conditions(filters: CustomerFilter) -> list:
+    """The SQL conditions on Customer for ``filters``: the list's and the API's near search."""
+    conditions = []
+    if filters.q:
+        term = filters.q.strip()
+        conditions.append(sa.or_(
+            Customer.name.icontains(term, autoescape=True),
+            Customer.city.istartswith(term, autoescape=True),
+            Customer.postal_code.startswith(term, autoescape=True),
+        ))
+    if filters.status:
+        conditions.append(Customer.status == filters.status)
+    if filters.abc_class:
+        conditions.append(Customer.abc_class == filters.abc_class)
+    if filters.owner_id:
+        conditions.append(Customer.owner_id == filters.owner_id)
+    return conditions
+
+
 def customer_page(user: User, filters: CustomerFilter, *, after: str | None = None,
                   limit: int = 20) -> tuple[list[Customer], str | None]:
     """One page of the caller's live customers by name, and the cursor of the next page.
 
     Keyset paging on (name, id) keeps every page as cheap as the first.
     """
-    query = sa.select(Customer).where(~Customer.deleted, customer_scope(user))
-    if filters.q:
-        term = filters.q.strip()
-        query = query.where(sa.or_(
-            Customer.name.icontains(term, autoescape=True),
-            Customer.city.istartswith(term, autoescape=True),
-            Customer.postal_code.startswith(term, autoescape=True),
-        ))
-    if filters.status:
-        query = query.where(Customer.status == filters.status)
-    if filters.abc_class:
-        query = query.where(Customer.abc_class == filters.abc_class)
-    if filters.owner_id:
-        query = query.where(Customer.owner_id == filters.owner_id)
+    query = sa.select(Customer).where(~Customer.deleted, customer_scope(user),
+                                      *filter_conditions(filters))
     position = _keyset(after, str)
     if position:
         query = query.where(sa.tuple_(Customer.name, Customer.id) > position)

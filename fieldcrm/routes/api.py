@@ -20,6 +20,7 @@ from ..api.protocol import (
     applying,
     json_body,
     list_args,
+    near_args,
     page,
     take_client_id,
     transaction,
@@ -33,9 +34,16 @@ from ..api.queries import (
     activity_or_none,
     activity_page,
     contact_page,
+    customers_near,
     product_page,
 )
-from ..api.serialize import contact_json, customer_json, history_item_json, product_json
+from ..api.serialize import (
+    contact_json,
+    customer_json,
+    customer_near_json,
+    history_item_json,
+    product_json,
+)
 from ..auth import (
     authenticate,
     clear_login_failures,
@@ -109,6 +117,10 @@ def list_customers():
     args = list_args(CUSTOMER_FILTERS)
     filters = CustomerFilter(q=args["q"] or "", status=args["status"] or "",
                              abc_class=args["abc_class"] or "", owner_id=args["owner_id"])
+    near = near_args(args)
+    if near is not None:
+        found = customers_near(current_user, near, filters)
+        return {"items": [customer_near_json(c, d) for c, d in found], "next": None}
     rows, next_cursor = customer_page(current_user, filters, after=args["cursor"],
                                       limit=args["limit"])
     return page(rows, customer_json, next_cursor, args)
