@@ -171,3 +171,29 @@ def test_database_errors_surface_as_sqlalchemy_errors(db, world, monkeypatch):
         nearest_customers(world.admin, 53.55, 9.99, limit=5)
     assert "no_such_table" in str(raised.value) or "nowhere" in str(raised.value)
     db.session.rollback()
+
+
+@pytest.mark.parametrize("switch", [5, 5_000])
+def test_a_filter_few_pass_ranks_the_filtered_scope(db, world, monkeypatch, switch):
+    """A filter that few or no customers pass: after FILTERED_ROWS_MAX candidate rows the
+    search ranks every customer passing it (one read) instead of growing the circle over
+    the whole map; either way the answer is the brute-force one."""
+    from fieldcrm import geo
+
+    monkeypatch.setattr(geo, "FILTERED_ROWS_MAX", switch)
+    rng = random.Random(11)
+    rows = [Customer(name=f"K{i}", lat=rng.uniform(47, 55), lon=rng.uniform(6, 15),
+                     status="lead" if i % 40 else "customer", territory_id=world.north.id)
+            for i in range(400)]
+    db.session.add_all(rows)
+    db.session.commit()
+    everyone = [c for c in db.session.scalars(sa.select(Customer)) if c.lat is not None]
+    for status, radius in (("customer", None), ("customer", 150_000.0), ("lost", None)):
+        lat, lon = rng.uniform(47, 55), rng.uniform(6, 15)
+        expected = sorted((geodesic((lat, lon), (c.lat, c.lon)).meters, c.seq)
+                          for c in everyone if c.status == status)
+        if radius is not None:
+            expected = [hit for hit in expected if hit[0] <= radius]
+        got = rank_nearest(world.admin, lat, lon, limit=7, radius_m=radius,
+                           where=[Customer.status == status])
+        assert [seq for _, seq in got] == [seq for _, seq in expected[:7]]
