@@ -2,11 +2,12 @@
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from flask import Flask, request
 from flask_login import current_user
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
@@ -118,3 +119,30 @@ def _sqlite_optimize(dbapi_connection, connection_record) -> None:
     """
     if _is_sqlite(dbapi_connection):
         dbapi_connection.execute("PRAGMA optimize")
+
+
+# A pooled connection idle for longer than this is pinged before use, and replaced if the
+# database has dropped it (a restart, a failover). One in steady use is not pinged:
+# SQLAlchemy's pool_pre_ping pinged on every checkout, a round trip and ~0.5 ms of CPU per
+# request on PostgreSQL. A connection dropped while in steady use fails one request, and
+# SQLAlchemy then replaces the whole pool.
+PING_AFTER_IDLE_S = 10.0
+
+
+@event.listens_for(Pool, "checkin")
+def _note_idle(dbapi_connection, connection_record) -> None:
+    connection_record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_when_idle(dbapi_connection, connection_record, connection_proxy) -> None:
+    since = connection_record.info.get("idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S or _is_sqlite(dbapi_connection):
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # the driver's own error types: any failure means "gone"
+        raise exc.DisconnectionError("idle connection gone") from error

@@ -9,7 +9,8 @@ class Config:
 
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Idle connections are pinged before use by fieldcrm._ping_when_idle, not every checkout.
+    SQLALCHEMY_ENGINE_OPTIONS = {}
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
     LANGUAGES = ("de", "en")

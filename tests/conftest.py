@@ -13,13 +13,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
-from support import PASSWORD, Client
+from support import PASSWORD, Client, app_config
 
 from fieldcrm import create_app
 from fieldcrm.extensions import db as _db
 from fieldcrm.models import Contact, Customer, Product, Territory, User
-
-FAST_HASH = "pbkdf2:sha256:1000"
 
 
 def _postgres_url(worker: str) -> str | None:
@@ -59,22 +57,6 @@ def database_url(request, tmp_path_factory):
             pytest.skip("TEST_DATABASE_URL not set (PostgreSQL suite skipped outside CI)")
     migrate_database(url)
     return url
-
-
-def app_config(url: str, **extra) -> dict:
-    return {
-        "SQLALCHEMY_DATABASE_URI": url,
-        "SECRET_KEY": "test-secret",
-        "TESTING": True,
-        "PASSWORD_HASH_METHOD": FAST_HASH,
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_SECURE": False,
-        "SERVER_NAME": None,
-        # Never the public Nominatim: a closed local port unless a test starts its stand-in.
-        "GEOCODER_DOMAIN": "127.0.0.1:9",
-        "GEOCODER_SCHEME": "http",
-        **extra,
-    }
 
 
 def clear_tables() -> None:

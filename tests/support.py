@@ -98,3 +98,23 @@ class Device:
             self.cursor = body["cursor"]
             if not body["has_more"]:
                 return body
+
+
+FAST_HASH = "pbkdf2:sha256:1000"
+
+
+def app_config(url: str, **extra) -> dict:
+    """The test app's configuration for the database at ``url``."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "test-secret",
+        "TESTING": True,
+        "PASSWORD_HASH_METHOD": FAST_HASH,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "SERVER_NAME": None,
+        # Never the public Nominatim: a closed local port unless a test starts its stand-in.
+        "GEOCODER_DOMAIN": "127.0.0.1:9",
+        "GEOCODER_SCHEME": "http",
+        **extra,
+    }

@@ -8,9 +8,9 @@ import os
 
 import pytest
 import sqlalchemy as sa
-from conftest import app_config
 from flask_migrate import downgrade, upgrade
 from pyproj import Geod
+from support import app_config
 
 from fieldcrm import create_app
 from fieldcrm.auth import hash_password

@@ -139,3 +139,39 @@ def test_exact_rtree_migration_keeps_every_customer_both_ways(tmp_path):
         upgrade()
         assert _db.session.execute(sa.select(sa.func.count()).select_from(GEO_INDEX)).scalar() == 2
         _db.engine.dispose()
+
+
+def test_an_idle_connection_the_database_dropped_is_replaced(db, monkeypatch):
+    """Pooled connections are pinged only after PING_AFTER_IDLE_S idle: one the database
+    dropped meanwhile (a restart) is replaced before use, not handed to a request; one in
+    steady use is not pinged (no extra round trip per request), so its loss fails once."""
+    import fieldcrm
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite files do not drop connections")
+    db.session.remove()
+
+    def pid(connection):
+        return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    def drop(backend):
+        killer = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+        with killer.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+            connection.commit()
+        killer.dispose()
+
+    with db.engine.connect() as connection:
+        first = pid(connection)
+    drop(first)
+    # Steady use (back within the idle time): not pinged, so the loss shows once.
+    with pytest.raises(sa.exc.DBAPIError), db.engine.connect() as connection:
+        pid(connection)
+    with db.engine.connect() as connection:
+        second = pid(connection)
+    assert second != first
+    # Idle: pinged, found gone and replaced before use.
+    monkeypatch.setattr(fieldcrm, "PING_AFTER_IDLE_S", 0.0)
+    drop(second)
+    with db.engine.connect() as connection:
+        assert pid(connection) not in (first, second)
