@@ -11,29 +11,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
-from support import PASSWORD, Client, app_config
+from support import PASSWORD, Client, app_config, postgres_database
 
 from fieldcrm import create_app
 from fieldcrm.extensions import db as _db
 from fieldcrm.models import Contact, Customer, Product, Territory, User
-
-
-def _postgres_url(worker: str) -> str | None:
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL suite")
-        return None
-    url = sa.engine.make_url(base)
-    name = f"{url.database}_{worker}"
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def migrate_database(url: str) -> None:
@@ -52,7 +35,7 @@ def database_url(request, tmp_path_factory):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
     else:
-        url = _postgres_url(os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        url = postgres_database(os.environ.get("PYTEST_XDIST_WORKER", "main"))
         if url is None:
             pytest.skip("TEST_DATABASE_URL not set (PostgreSQL suite skipped outside CI)")
     migrate_database(url)

@@ -1,8 +1,12 @@
 """Test helpers shared by tests/ and tests/browser/ (both have a conftest.py, so import these from here)."""
 
+import os
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
 
 PASSWORD = "correct-horse-battery"
 
@@ -118,3 +122,30 @@ def app_config(url: str, **extra) -> dict:
         "GEOCODER_SCHEME": "http",
         **extra,
     }
+
+
+def postgres_database(suffix: str) -> str | None:
+    """The URL of a new, empty PostgreSQL database named after TEST_DATABASE_URL's and
+    ``suffix`` (dropped first if it exists); None without TEST_DATABASE_URL, which CI
+    must set."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL suite")
+        return None
+    url = sa.engine.make_url(base)
+    name = f"{url.database}_{suffix}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    parsed = sa.engine.make_url(url)
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 from pyproj import Geod
-from support import app_config
+from support import app_config, drop_postgres_database, postgres_database
 
 from fieldcrm import create_app
 from fieldcrm.auth import hash_password
@@ -27,29 +27,17 @@ def fresh_app(request, tmp_path):
     """An app on an empty database, nothing migrated yet."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'migrations.sqlite'}"
-        admin = None
     else:
-        base = os.environ.get("TEST_DATABASE_URL")
-        if not base:
-            if os.environ.get("CI"):
-                pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL suite")
+        url = postgres_database(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_migrations")
+        if url is None:
             pytest.skip("TEST_DATABASE_URL not set (PostgreSQL suite skipped outside CI)")
-        parsed = sa.engine.make_url(base)
-        name = f"{parsed.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_migrations"
-        admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = parsed.set(database=name).render_as_string(hide_password=False)
     app = create_app(app_config(url))
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
-    if admin is not None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    if request.param == "postgresql":
+        drop_postgres_database(url)
 
 
 def spatial_objects() -> set[str]:
