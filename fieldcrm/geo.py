@@ -206,8 +206,12 @@ class _Search:
     Conditions with other values than strings, numbers and ids take the ordinary path.
     """
 
-    def __init__(self, user: User, where: list):
+    def __init__(self, user: User, where: list, carry: tuple = ()):
         self.connection = db.session.connection()
+        # Customer columns the PostgreSQL walk brings along for its rows (``carried``),
+        # so that a caller who wants them needs no second statement.
+        self.carry = carry
+        self.carried: dict[int, tuple] | None = None
         self.dialect = self.connection.dialect.name
         self.scope, scope_key, self.rtree_scope = _scope(user)
         self.where = where
@@ -320,7 +324,15 @@ class _Search:
                     sa.func.point(corners.west, corners.south),
                     sa.func.point(corners.east, corners.north))))
             order = position.op("<->", return_type=sa.Float)(query)
-            return statement.order_by(order).limit(param("k", sa.Integer))
+            statement = statement.order_by(order).limit(param("k", sa.Integer))
+            if not self.carry:
+                return statement
+            # The walk stays index-only; its few rows then fetch the carried columns.
+            walked = statement.add_columns(order.label("walked")).subquery()
+            row = sa.orm.aliased(Customer)
+            return (sa.select(walked.c.seq, walked.c.lat, walked.c.lon,
+                              *(getattr(row, column.key) for column in self.carry))
+                    .join(row, row.seq == walked.c.seq).order_by(walked.c.walked))
 
         x, y = mercator(lat, lon)
         values = {"qx": x, "qy": y, "k": limit}
@@ -329,7 +341,11 @@ class _Search:
             pad = 1e-9
             values.update(_box_values([Box(mercator(box.south, 0)[1] - pad, box.west - pad,
                                            mercator(box.north, 0)[1] + pad, box.east + pad)]))
-        return self.run(("walk", box is not None), build, values)
+        rows = self.run(("walk", box is not None, *(c.key for c in self.carry)), build, values)
+        if self.carry:
+            self.carried = {row[0]: tuple(row[3:]) for row in rows}
+            rows = [row[:3] for row in rows]
+        return rows
 
 
 # SQLite's R*Tree (migration 0008) keeps 32-bit floats, so each position is split in two:
@@ -608,6 +624,7 @@ def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
     last_x, last_y = mercator(rows[-1][1], rows[-1][2])
     if needed < mercator_reach_m(lat, lon, math.hypot(last_x - x, last_y - y)):
         return [hit for hit in ranked[:limit] if hit[0] <= ceiling]
+    search.carried = None
     return search.in_circle(lat, lon, needed)[:limit]
 
 
@@ -619,13 +636,20 @@ def rank_nearest(user: User, lat: float, lon: float, *, limit: int = 20,
     first); with ``radius_m`` only those within it. Live customers with coordinates only;
     ``where`` holds further SQL conditions on Customer.
     """
+    return _ranked(user, lat, lon, limit, radius_m, where or [])[0]
+
+
+def _ranked(user: User, lat: float, lon: float, limit: int, radius_m: float | None,
+            where: list, carry: tuple = ()) -> tuple[list[tuple[float, int]], dict | None]:
+    """``rank_nearest``'s ranking, and the ``carry`` columns of its customers by seq when
+    the search read them on the way (PostgreSQL's walk, most searches), else None."""
     if limit <= 0 or (radius_m is not None and radius_m < 0):
-        return []
+        return [], None
     ceiling = HALF_EQUATOR_M if radius_m is None else min(radius_m, HALF_EQUATOR_M)
-    search = _Search(user, where or [])
+    search = _Search(user, where, carry)
     if search.dialect == "sqlite":
-        return _rank_sqlite(search, lat, lon, limit, ceiling)
-    return _rank_postgres(search, lat, lon, limit, ceiling)
+        return _rank_sqlite(search, lat, lon, limit, ceiling), None
+    return _rank_postgres(search, lat, lon, limit, ceiling), search.carried
 
 
 def load_ranked(ranked: list[tuple[float, int]],
@@ -678,8 +702,13 @@ def nearest_customers(user: User, lat: float, lon: float, *, limit: int = 20,
     so the order is stable. ``where`` holds further SQL conditions on Customer (status,
     class). With ``columns``, tuples of those columns instead of Customers (``load_ranked``).
     """
-    return load_ranked(rank_nearest(user, lat, lon, limit=limit, radius_m=radius_m, where=where),
-                       columns)
+    if columns is None:
+        return load_ranked(rank_nearest(user, lat, lon, limit=limit, radius_m=radius_m,
+                                        where=where))
+    ranked, carried = _ranked(user, lat, lon, limit, radius_m, where or [], tuple(columns))
+    if carried is not None and all(seq in carried for _, seq in ranked):
+        return [(carried[seq], d) for d, seq in ranked]
+    return load_ranked(ranked, columns)
 
 
 def customers_in_box(user: User, box: Box, *, limit: int, where: list | None = None) -> list:

@@ -197,3 +197,29 @@ def test_a_filter_few_pass_ranks_the_filtered_scope(db, world, monkeypatch, swit
         got = rank_nearest(world.admin, lat, lon, limit=7, radius_m=radius,
                            where=[Customer.status == status])
         assert [seq for _, seq in got] == [seq for _, seq in expected[:7]]
+
+
+def test_columns_read_on_the_walk_equal_the_loaded_rows(db, world):
+    """PostgreSQL's walk brings the JSON's columns along (one statement instead of two);
+    what it brings must serialize exactly as the rows load_ranked reads."""
+    from fieldcrm import geo
+    from fieldcrm.api.serialize import CUSTOMER_JSON_COLUMNS, customer_near_json
+
+    rng = random.Random(5)
+    db.session.add_all([
+        Customer(name=f"K{i}", lat=rng.uniform(53.4, 53.7), lon=rng.uniform(9.8, 10.2),
+                 territory_id=world.north.id, revenue_12m=Decimal(f"{i * 101}.5"),
+                 last_visited_at=datetime(2026, 11, 1 + i % 20, 8, 30, tzinfo=UTC),
+                 abc_class="ABC"[i % 3]) for i in range(60)])
+    db.session.commit()
+    for user in (world.admin, world.rep):
+        for radius in (None, 5_000.0):
+            ranked, carried = geo._ranked(user, 53.55, 9.99, 20, radius, [],
+                                          tuple(CUSTOMER_JSON_COLUMNS))
+            assert (carried is not None) == (db.engine.dialect.name == "postgresql")
+            got = nearest_customers(user, 53.55, 9.99, limit=20, radius_m=radius,
+                                    columns=CUSTOMER_JSON_COLUMNS)
+            loaded = geo.load_ranked(ranked, CUSTOMER_JSON_COLUMNS)
+            assert len(got) == len(ranked) > 0
+            assert [customer_near_json(*item) for item in got] == [
+                customer_near_json(*item) for item in loaded]
