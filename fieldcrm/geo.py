@@ -115,11 +115,15 @@ def _in_box(box: Box, dialect: str) -> sa.ColumnElement[bool]:
                    Customer.lon.between(box.west, box.east))
 
 
-def _rtree_in(box: Box) -> sa.ColumnElement[bool]:
-    """R*Tree entries whose (coarse) point may lie in ``box``: the box widened by RTREE_PAD_DEG."""
-    south, north, west, east = _padded(box)
+def _rtree_overlaps(south, north, west, east) -> sa.ColumnElement[bool]:
+    """R*Tree entries overlapping the box of these bounds (values or query parameters)."""
     return sa.and_(GEO_INDEX.c.max_lat >= south, GEO_INDEX.c.min_lat <= north,
                    GEO_INDEX.c.max_lon >= west, GEO_INDEX.c.min_lon <= east)
+
+
+def _rtree_in(box: Box) -> sa.ColumnElement[bool]:
+    """R*Tree entries whose (coarse) point may lie in ``box``: the box widened by RTREE_PAD_DEG."""
+    return _rtree_overlaps(*_padded(box))
 
 
 def _live_located() -> sa.ColumnElement[bool]:
@@ -421,9 +425,7 @@ def planar_bound(lat: float, radius_m: float) -> tuple[float, float] | None:
 
 def _rtree_box(param) -> sa.ColumnElement[bool]:
     """R*Tree entries in a box of query parameters s, n, w, e (``_box_values_padded``)."""
-    south, north, west, east = (param(side, sa.Float) for side in "snwe")
-    return sa.and_(GEO_INDEX.c.max_lat >= south, GEO_INDEX.c.min_lat <= north,
-                   GEO_INDEX.c.max_lon >= west, GEO_INDEX.c.min_lon <= east)
+    return _rtree_overlaps(*(param(side, sa.Float) for side in "snwe"))
 
 
 def _box_values_padded(box: Box) -> dict[str, float]:

@@ -24,6 +24,7 @@ from flask import current_app
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
+from .customers.queries import CustomerFilter, filter_conditions
 from .extensions import db
 from .geo import (
     GEO_INDEX,
@@ -73,12 +74,7 @@ class NearbyFilter:
     abc_class: str = ""
 
     def where(self) -> list:
-        conditions = []
-        if self.status:
-            conditions.append(Customer.status == self.status)
-        if self.abc_class:
-            conditions.append(Customer.abc_class == self.abc_class)
-        return conditions
+        return filter_conditions(CustomerFilter(status=self.status, abc_class=self.abc_class))
 
 
 @dataclass(frozen=True)

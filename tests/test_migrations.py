@@ -82,12 +82,16 @@ def test_0007_up_down_up_with_data(fresh_app):
             brute_force({s: p for s, p in points.items() if abs(p[0]) < 1}, 0.0, 180.0)
         db.session.commit()
 
-    if postgres:
-        assert spatial_objects() == {"ix_customer_geo"}
-    upgrade()
-    if postgres:
-        assert spatial_objects() == {"ix_customer_geo", "ix_customer_mercator", "fieldcrm_mercator"}
-    searches_are_exact()
+    def up_from_before_0007():
+        if postgres:
+            assert spatial_objects() == {"ix_customer_geo"}
+        upgrade()
+        if postgres:
+            assert spatial_objects() == {"ix_customer_geo", "ix_customer_mercator",
+                                         "fieldcrm_mercator"}
+        searches_are_exact()
+
+    up_from_before_0007()
     moved = db.session.scalar(sa.select(Customer).where(Customer.name == "K2"))
     moved.lat, moved.lon = 53.551, 9.991
     points[moved.seq] = (moved.lat, moved.lon)
@@ -95,9 +99,4 @@ def test_0007_up_down_up_with_data(fresh_app):
     searches_are_exact()
     db.session.remove()
     downgrade(revision=BEFORE_0007)
-    if postgres:
-        assert spatial_objects() == {"ix_customer_geo"}
-    upgrade()
-    if postgres:
-        assert spatial_objects() == {"ix_customer_geo", "ix_customer_mercator", "fieldcrm_mercator"}
-    searches_are_exact()
+    up_from_before_0007()
