@@ -210,7 +210,8 @@ class _Search:
     Conditions with other values than strings, numbers and ids take the ordinary path.
     """
 
-    def __init__(self, user: User, where: list, carry: tuple = ()):
+    def __init__(self, user: User, where: list, carry: tuple = (),
+                 owner_id: uuid.UUID | None = None):
         self.connection = db.session.connection()
         # Customer columns the PostgreSQL walk brings along for its rows (``carried``),
         # so that a caller who wants them needs no second statement.
@@ -218,9 +219,17 @@ class _Search:
         self.carried: dict[int, tuple] | None = None
         self.dialect = self.connection.dialect.name
         self.scope, scope_key, self.rtree_scope = _scope(user)
+        # ``where`` are the filters SQLite checks on customer rows; ``conditions`` all that
+        # select the eligible customers. The owner is in both indexes (an R*Tree code on
+        # SQLite, an included column of the PostgreSQL walk), so it needs no row.
         self.where = where
+        self.conditions = where
+        if owner_id is not None:
+            self.conditions = [*where, Customer.owner_id == owner_id]
+            self.rtree_scope = sa.and_(self.rtree_scope, GEO_INDEX.c.min_owner.in_(
+                _codes(sa.select(sa.literal(owner_id, sa.Uuid)))))
         try:
-            self.key = (self.dialect, scope_key, *(_bound_key(w) for w in where))
+            self.key = (self.dialect, scope_key, *(_bound_key(w) for w in self.conditions))
             hash(self.key)
         except TypeError:
             self.key = None
@@ -269,7 +278,7 @@ class _Search:
 
     def _eligible(self) -> sa.Select:
         return sa.select(Customer.seq, Customer.lat, Customer.lon).where(
-            _live_located(), self.scope, *self.where)
+            _live_located(), self.scope, *self.conditions)
 
     def measured(self, lat: float, lon: float, rows) -> list[tuple[float, int]]:
         """(exact distance, seq) of (seq, lat, lon) rows, nearest first, ties by seq."""
@@ -631,24 +640,27 @@ def _rank_postgres(search: _Search, lat: float, lon: float, limit: int,
 
 
 def rank_nearest(user: User, lat: float, lon: float, *, limit: int = 20,
-                 radius_m: float | None = None, where: list | None = None) -> list[tuple[float, int]]:
+                 radius_m: float | None = None, where: list | None = None,
+                 owner_id: uuid.UUID | None = None) -> list[tuple[float, int]]:
     """(distance in metres, seq) of the customers in ``user``'s scope nearest to (lat, lon).
 
     Exactly the ``limit`` nearest, nearest first, ties by ``seq`` (the older customer
     first); with ``radius_m`` only those within it. Live customers with coordinates only;
-    ``where`` holds further SQL conditions on Customer.
+    ``where`` holds further SQL conditions on Customer; ``owner_id`` keeps that owner's
+    customers only (a condition both indexes answer without reading rows).
     """
-    return _ranked(user, lat, lon, limit, radius_m, where or [])[0]
+    return _ranked(user, lat, lon, limit, radius_m, where or [], owner_id=owner_id)[0]
 
 
 def _ranked(user: User, lat: float, lon: float, limit: int, radius_m: float | None,
-            where: list, carry: tuple = ()) -> tuple[list[tuple[float, int]], dict | None]:
+            where: list, carry: tuple = (),
+            owner_id: uuid.UUID | None = None) -> tuple[list[tuple[float, int]], dict | None]:
     """``rank_nearest``'s ranking, and the ``carry`` columns of its customers by seq when
     the search read them on the way (PostgreSQL's walk, most searches), else None."""
     if limit <= 0 or (radius_m is not None and radius_m < 0):
         return [], None
     ceiling = HALF_EQUATOR_M if radius_m is None else min(radius_m, HALF_EQUATOR_M)
-    search = _Search(user, where, carry)
+    search = _Search(user, where, carry, owner_id)
     if search.dialect == "sqlite":
         return _rank_sqlite(search, lat, lon, limit, ceiling), None
     return _rank_postgres(search, lat, lon, limit, ceiling), search.carried
@@ -696,18 +708,21 @@ _ROWS_NARROW: dict[tuple, sa.Select] = {}
 
 def nearest_customers(user: User, lat: float, lon: float, *, limit: int = 20,
                       radius_m: float | None = None, where: list | None = None,
+                      owner_id: uuid.UUID | None = None,
                       columns: list | None = None) -> list[tuple[Customer | tuple, float]]:
     """The customers in ``user``'s scope nearest to (lat, lon), with their distance in metres.
 
     With ``radius_m`` only those within it (still nearest first, at most ``limit``);
     without, exactly the ``limit`` nearest. Ties are broken by ``seq`` (creation order),
     so the order is stable. ``where`` holds further SQL conditions on Customer (status,
-    class). With ``columns``, tuples of those columns instead of Customers (``load_ranked``).
+    class) and ``owner_id`` an owner (``rank_nearest``). With ``columns``, tuples of those
+    columns instead of Customers (``load_ranked``).
     """
     if columns is None:
         return load_ranked(rank_nearest(user, lat, lon, limit=limit, radius_m=radius_m,
-                                        where=where))
-    ranked, carried = _ranked(user, lat, lon, limit, radius_m, where or [], tuple(columns))
+                                        where=where, owner_id=owner_id))
+    ranked, carried = _ranked(user, lat, lon, limit, radius_m, where or [], tuple(columns),
+                              owner_id)
     if carried is not None and all(seq in carried for _, seq in ranked):
         return [(carried[seq], d) for d, seq in ranked]
     return load_ranked(ranked, columns)

@@ -5,6 +5,7 @@ the cursors of fieldcrm.customers.queries, so every page costs the same and a ro
 inserted meanwhile is neither lost nor repeated.
 """
 
+import dataclasses
 import uuid
 from datetime import datetime
 
@@ -104,5 +105,8 @@ def customers_near(user: User, near: NearQuery,
     breaks them); with a radius only those within it; at most ``near.limit``. Each as a
     row of CUSTOMER_JSON_COLUMNS, for serialize.customer_near_json."""
     radius_m = None if near.radius_km is None else near.radius_km * 1000
+    # The owner goes to the search itself: both spatial indexes hold it.
+    where = filter_conditions(dataclasses.replace(filters, owner_id=None))
     return nearest_customers(user, near.lat, near.lon, limit=near.limit, radius_m=radius_m,
-                             where=filter_conditions(filters), columns=CUSTOMER_JSON_COLUMNS)
+                             where=where, owner_id=filters.owner_id,
+                             columns=CUSTOMER_JSON_COLUMNS)
