@@ -606,11 +606,47 @@ def bench_backend(name: str, url: str, population: Population, args, fresh: bool
             f"{s.label} p50 {s.p50:.3f} ms" for s in series[-5:]), flush=True)
 
     statements = count_statements(app, users, args)
+    filtered = filtered_searches(app, users, args) if args.filter_queries else []
     plans = explain_plans(app, users, args) if args.explain else []
     with app.app_context():
         db.engine.dispose()
     return {"backend": name, "version": version, "load_seconds": seconds, "series": series,
-            "plans": plans, "statements": statements, "rep_share": rep_share}
+            "plans": plans, "statements": statements, "rep_share": rep_share,
+            "filtered": filtered}
+
+
+def filtered_searches(app: Flask, users: dict, args) -> list[tuple[str, float, float, int]]:
+    """(case, median ms, max ms, results at the first point) of filtered searches, which the
+    issue sets no target for: the common ones and those few customers near the point pass
+    (docs/GEO.md "Known limits"), over the first ``--filter-queries`` admin points."""
+    points = args.points["admin"][1][:args.filter_queries]
+    with app.app_context():
+        rep2 = db.session.scalar(sa.select(User.id).where(User.email == "rep2@bench.example"))
+        admin, rep = users["admin"], users["rep"]
+        nobody_has = Customer.name.icontains("no customer is called this", autoescape=True)
+        cases = [
+            ("admin, status at_risk + class A", admin, {"where": [
+                Customer.status == "at_risk", Customer.abc_class == "A"]}),
+            ("admin, status at_risk + class A, <= 10 km", admin, {
+                "where": [Customer.status == "at_risk", Customer.abc_class == "A"],
+                "radius_m": RADIUS_M, "limit": args.radius_cap}),
+            ("admin, owner rep 1 (north only)", admin, {"owner_id": rep.id}),
+            ("admin, status lost (nobody)", admin, {"where": [Customer.status == "lost"]}),
+            ("admin, text nobody has", admin, {"where": [nobody_has]}),
+            ("rep 1, owner rep 2 (nobody in scope)", rep, {"owner_id": rep2}),
+        ]
+        found = []
+        for label, person, options in cases:
+            timings, first = [], None
+            for lat, lon in points:
+                asker = db.session.get(User, person.id)
+                start = time.perf_counter()
+                ranked = rank_nearest(asker, lat, lon, **{"limit": NEAREST, **options})
+                timings.append((time.perf_counter() - start) * 1000)
+                first = len(ranked) if first is None else first
+                db.session.remove()
+            found.append((label, statistics.median(timings), max(timings), first))
+    return found
 
 
 def count_statements(app: Flask, users: dict, args) -> dict:
@@ -760,6 +796,12 @@ def report(info: dict, population: Population, results: list[dict], brute: dict,
                      f"median: {counts}")
         lines.append(f"{'':<19}exactness: {result['wrong']} of {result['checked']} answers differ "
                      "from the brute-force geodesic ranking")
+        if result["filtered"]:
+            lines.append(f"{'':<19}filtered searches, {NEAREST} nearest unless said (no target), "
+                         f"median / max over {args.filter_queries} admin points:")
+        for label, median, most, count in result["filtered"]:
+            lines.append(f"{'':<21}{label:<44}{median:>9.1f} / {most:.1f} ms  "
+                         f"({count} found at the first point)")
         lines.append("")
     for user, data in brute.items():
         lines.append(
@@ -803,6 +845,8 @@ def main(argv=None) -> int:
     parser.add_argument("--radius-cap", type=int, default=Config.NEARBY_RADIUS_MAX_ROWS + 1,
                         help="at most this many customers within the radius (default: what the "
                              "nearby list asks for)")
+    parser.add_argument("--filter-queries", type=int, default=5,
+                        help="points for the filtered searches (0: none)")
     parser.add_argument("--explain", action="store_true", help="print the plans of the queries")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached SQLite file")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database afterwards")
@@ -864,6 +908,8 @@ def main(argv=None) -> int:
         "results": [{
             "backend": r["backend"], "version": r["version"], "load_seconds": r["load_seconds"],
             "statements": r["statements"], "wrong": r["wrong"], "checked": r["checked"],
+            "filtered": [{"case": label, "median_ms": round(median, 2), "max_ms": round(most, 2),
+                          "found": count} for label, median, most, count in r["filtered"]],
             "series": [{"user": s.user, "what": s.label, "p50_ms": round(s.p50, 4),
                         "p95_ms": round(s.p95, 4), "cpu_p50_ms": round(statistics.median(s.cpu), 4)}
                        for s in r["series"]],

@@ -513,13 +513,31 @@ def _resized(radius: float, ceiling: float, limit: int, inside: float) -> float:
 # the whole filtered scope instead: with a filter that few customers pass, the circle
 # would otherwise grow to the whole map, reading every row one by one (35 s at 1M).
 FILTERED_ROWS_MAX = 5_000
+# When fewer than FEW_SHARE of a filtered search's first candidates pass, it asks once
+# whether FILTERED_FEW customers or fewer pass at all (the status index of migration 0009
+# answers that at once for a rare status) and then ranks just those.
+FILTERED_FEW = 500
+FEW_SHARE = 0.1
+
+
+def _ranked_rows(search: _Search, lat: float, lon: float, limit: int, ceiling: float,
+                 rows) -> list[tuple[float, int]]:
+    """Exact k nearest among ``rows``, every eligible customer (seq, lat, lon)."""
+    return [hit for hit in search.measured(lat, lon, rows) if hit[0] <= ceiling][:limit]
 
 
 def _rank_all(search: _Search, lat: float, lon: float, limit: int,
               ceiling: float) -> list[tuple[float, int]]:
     """Exact k nearest by measuring every eligible customer (scope and filters, in SQL)."""
     rows = search.run(("all",), lambda param: search._eligible(), {})
-    return [hit for hit in search.measured(lat, lon, rows) if hit[0] <= ceiling][:limit]
+    return _ranked_rows(search, lat, lon, limit, ceiling, rows)
+
+
+def _few_eligible(search: _Search) -> list | None:
+    """Every eligible customer (seq, lat, lon) if at most FILTERED_FEW are, else None."""
+    rows = search.run(("few",), lambda param: search._eligible().limit(param("k", sa.Integer)),
+                      {"k": FILTERED_FEW + 1})
+    return rows if len(rows) <= FILTERED_FEW else None
 
 
 def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
@@ -534,12 +552,15 @@ def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
     asked for, or the circle grows. Filters (status, class) are not in the index: the
     candidates' rows are read, in order, to apply them (``by_seq``); when that has read
     FILTERED_ROWS_MAX rows (a filter few customers pass), every customer passing the
-    filters is ranked instead, in one read (``_rank_all``).
+    filters is ranked instead, in one read (``_rank_all``). Before that, a filter few of
+    the first candidates pass asks whether few customers pass it at all
+    (``_few_eligible``), and ranks those.
     """
     radius = _first_ring(search, lat, lon, limit, ceiling)
     share = 1.0  # of the entries, the part passing the filters
     wanted = limit + 3
     checked = 0
+    probed = False
     while True:
         bound = planar_bound(lat, radius)
         rows, cut = _sqlite_entries(search, lat, lon, radius, bound,
@@ -549,6 +570,11 @@ def _rank_sqlite(search: _Search, lat: float, lon: float, limit: int,
             if checked > FILTERED_ROWS_MAX:
                 return _rank_all(search, lat, lon, limit, ceiling)
             passing = search.by_seq([row[0] for row in rows])
+            if len(passing) < FEW_SHARE * len(rows) and not probed:
+                probed = True
+                few = _few_eligible(search)
+                if few is not None:
+                    return _ranked_rows(search, lat, lon, limit, ceiling, few)
             share = max(len(passing) / len(rows), 0.02)
             rows = passing
         inside = [hit for hit in search.measured(lat, lon, rows) if hit[0] <= radius]

@@ -149,6 +149,10 @@ class Customer(Syncable, db.Model):
         sa.Index("ix_customer_owner_name", "owner_id", "name", "id"),
         sa.Index("ix_customer_name", "name", "id"),
         sa.Index("ix_customer_postal_code", "postal_code"),
+        # For searches with a status few customers have (migration 0009).
+        sa.Index("ix_customer_status_class", "status", "abc_class",
+                 postgresql_where=sa.text("NOT deleted AND lat IS NOT NULL AND lon IS NOT NULL"),
+                 sqlite_where=sa.text("deleted = 0 AND lat IS NOT NULL AND lon IS NOT NULL")),
     )
     name: Mapped[str] = mapped_column(sa.String(200))
     street: Mapped[str] = mapped_column(sa.String(200), default="")

@@ -173,14 +173,20 @@ def test_database_errors_surface_as_sqlalchemy_errors(db, world, monkeypatch):
     db.session.rollback()
 
 
-@pytest.mark.parametrize("switch", [5, 5_000])
-def test_a_filter_few_pass_ranks_the_filtered_scope(db, world, monkeypatch, switch):
-    """A filter that few or no customers pass: after FILTERED_ROWS_MAX candidate rows the
-    search ranks every customer passing it (one read) instead of growing the circle over
-    the whole map; either way the answer is the brute-force one."""
+@pytest.mark.parametrize("switch, few", [(5, 0), (5_000, 0), (5_000, 500)])
+def test_a_filter_few_pass_ranks_the_filtered_scope(db, world, monkeypatch, switch, few):
+    """A filter that few or no customers pass: on SQLite, when few of the first candidates
+    pass, the search asks whether at most FILTERED_FEW customers pass at all and ranks
+    those; else, after FILTERED_ROWS_MAX candidate rows, it ranks every customer passing
+    the filter (one read) instead of growing the circle over the whole map. Every way
+    the answer is the brute-force one."""
     from fieldcrm import geo
 
     monkeypatch.setattr(geo, "FILTERED_ROWS_MAX", switch)
+    monkeypatch.setattr(geo, "FILTERED_FEW", few)
+    asked = []
+    probe = geo._few_eligible
+    monkeypatch.setattr(geo, "_few_eligible", lambda search: asked.append(1) or probe(search))
     rng = random.Random(11)
     rows = [Customer(name=f"K{i}", lat=rng.uniform(47, 55), lon=rng.uniform(6, 15),
                      status="lead" if i % 40 else "customer", territory_id=world.north.id)
@@ -197,6 +203,8 @@ def test_a_filter_few_pass_ranks_the_filtered_scope(db, world, monkeypatch, swit
         got = rank_nearest(world.admin, lat, lon, limit=7, radius_m=radius,
                            where=[Customer.status == status])
         assert [seq for _, seq in got] == [seq for _, seq in expected[:7]]
+    # 10 of 400 pass "customer": the first candidates show it, and the probe is asked.
+    assert bool(asked) == (db.engine.dialect.name == "sqlite")
 
 
 def test_columns_read_on_the_walk_equal_the_loaded_rows(db, world):

@@ -100,3 +100,17 @@ def test_0007_up_down_up_with_data(fresh_app):
     db.session.remove()
     downgrade(revision=BEFORE_0007)
     up_from_before_0007()
+
+
+def test_0009_status_index_down_and_up(fresh_app):
+    def indexes() -> set[str]:
+        names = {index["name"] for index in sa.inspect(db.engine).get_indexes("customer")}
+        db.session.commit()
+        return names
+
+    upgrade()
+    assert "ix_customer_status_class" in indexes()
+    downgrade(revision="c4d2f9e6a8b1")
+    assert "ix_customer_status_class" not in indexes()
+    upgrade()
+    assert "ix_customer_status_class" in indexes()
