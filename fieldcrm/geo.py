@@ -276,9 +276,16 @@ class _Search:
     def _marker(name: str, type_) -> sa.ColumnElement:
         return sa.literal_column(f"__geo_param_{name}__", type_=type_)
 
-    def _eligible(self) -> sa.Select:
+    def _eligible(self, likely: bool = False) -> sa.Select:
+        """(seq, lat, lon) of eligible customers. ``likely``: SQLite is told that the scope
+        and filters hold for most rows, so that it reads rows by the seq list given with
+        them: without statistics (a new database, a new index) it would otherwise take a
+        status or territory index and read 250,000 rows (0.6 s at 1M) to check 100."""
+        conditions = [self.scope, *self.conditions]
+        if likely:
+            conditions = [sa.func.likely(condition) for condition in conditions]
         return sa.select(Customer.seq, Customer.lat, Customer.lon).where(
-            _live_located(), self.scope, *self.conditions)
+            _live_located(), *conditions)
 
     def measured(self, lat: float, lon: float, rows) -> list[tuple[float, int]]:
         """(exact distance, seq) of (seq, lat, lon) rows, nearest first, ties by seq."""
@@ -297,7 +304,7 @@ class _Search:
         def build(param):
             listed = sa.select(sa.literal_column("value")).select_from(
                 sa.func.json_each(param("seqs", sa.String)))
-            return self._eligible().where(Customer.seq.in_(listed))
+            return self._eligible(likely=True).where(Customer.seq.in_(listed))
 
         return self.run(("seq",), build, {"seqs": json.dumps(seqs)})
 

@@ -207,6 +207,33 @@ def test_a_filter_few_pass_ranks_the_filtered_scope(db, world, monkeypatch, swit
     assert bool(asked) == (db.engine.dialect.name == "sqlite")
 
 
+def test_sqlite_reads_filtered_candidates_by_seq_without_statistics(db, world):
+    """The rows of a filtered search's candidates are read by their seq, whatever the
+    filters: with no statistics (a new database), SQLite would otherwise take the status
+    index and read every customer with that status to check the few candidates."""
+    from fieldcrm import geo
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the candidates' rows are read on SQLite only")
+    db.session.add_all([Customer(name=f"K{i}", lat=53.5 + i * 1e-3, lon=10.0, status="lead",
+                                 territory_id=world.north.id) for i in range(30)])
+    db.session.commit()
+    raw = db.session.connection().connection.driver_connection
+    raw.execute("DROP TABLE IF EXISTS sqlite_stat1")
+    statements = []
+    geo.statement_hook = lambda sql, parameters: statements.append((sql, parameters))
+    try:
+        for user in (world.admin, world.rep):
+            rank_nearest(user, 53.5, 10.0, limit=5, where=[Customer.status == "lead"])
+    finally:
+        geo.statement_hook = None
+    by_seq = [(sql, p) for sql, p in statements if "json_each" in sql]
+    assert len(by_seq) >= 2
+    for sql, parameters in by_seq:
+        plan = " ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, parameters))
+        assert "(seq=?)" in plan, plan
+
+
 def test_columns_read_on_the_walk_equal_the_loaded_rows(db, world):
     """PostgreSQL's walk brings the JSON's columns along (one statement instead of two);
     what it brings must serialize exactly as the rows load_ranked reads."""
