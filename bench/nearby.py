@@ -27,6 +27,9 @@ distribution (the rep's from the rep's territory):
 * a whole request through Flask's test client: ``GET /api/v1/customers?near=lat,lon&limit=20``,
   the real API route, with the session cookie (loading the user, the search, the rows,
   the customers' JSON with ``distance_m``);
+* filtered searches, which the issue sets no target for, over the first
+  ``--filter-queries`` admin points: common filters, the owner filter, and filters
+  few or no customers pass (docs/GEO.md "Known limits");
 
 and in the same run the brute-force baseline: a numpy scan of all coordinates
 (haversine, ``argpartition``) over the first ``--baseline-queries`` points, plus
