@@ -1,5 +1,6 @@
 """Flask extensions, created once here and bound to the app in create_app()."""
 
+import sqlalchemy as sa
 from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_login import LoginManager
@@ -30,6 +31,17 @@ def flush() -> None:
     for one flush (``fieldcrm.sync.push``). The creates a push may collect call this."""
     if not db.session.info.get("collect_writes"):
         db.session.flush()
+
+
+def refresh_statistics() -> None:
+    """The query planner's statistics, now: after a bulk change (an import of thousands of
+    customers). SQLite otherwise refreshes them when a connection closes (``PRAGMA
+    optimize``, up to an hour later), and plans the customer list and the nearest search
+    badly meanwhile (docs/PERFORMANCE.md); ``analysis_limit`` keeps this to milliseconds.
+    PostgreSQL's autovacuum analyzes on its own."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
 
 
 # session.info keys that hold what one transaction read or reserved (settings, a block of

@@ -124,6 +124,18 @@ def test_english_headers_and_values_are_understood(manager, world, db):
     assert (customer.status, customer.abc_class, customer.lat, customer.lon) == ("customer", "B", 53.54, 9.98)
 
 
+def test_an_import_refreshes_sqlites_statistics(manager, world, db):
+    """Without statistics SQLite plans the list and the nearest search badly (50–600 ms
+    at scale); an import leaves them fresh instead of waiting for a connection to close."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's autovacuum analyzes on its own")
+    db.session.execute(sa.text("DROP TABLE IF EXISTS sqlite_stat1"))
+    db.session.commit()
+    import_file(manager, world, b"Firma;PLZ;Ort\r\nHafen Kontor;20457;Hamburg\r\n")
+    indexes = db.session.scalars(sa.text("SELECT idx FROM sqlite_stat1 WHERE tbl = 'customer'")).all()
+    assert "ix_customer_name" in indexes
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "The file is empty."),
     (b"\xef\xbb\xbf \r\n\r\n", "The file is empty."),

@@ -40,7 +40,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from ..customers.operations import CUSTOMER_FIELDS, _check_customer, update_customer
-from ..extensions import db
+from ..extensions import db, refresh_statistics
 from ..formatting import FIELD_LABELS, STATUS_LABELS
 from ..geocoding import note_location_edit
 from ..jobs import MAX_ATTEMPTS, enqueue, handler, report_progress
@@ -462,6 +462,8 @@ def _import(job: Job, batch: ImportBatch) -> None:
         report_progress(job, position.done_rows)
     position.save(status="done", finished_at=utcnow())
     db.session.commit()
+    if position.created_rows:
+        refresh_statistics()
 
 
 @dataclass
