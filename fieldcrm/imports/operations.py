@@ -54,6 +54,9 @@ IMPORT_FIELDS = ("name", "street", "postal_code", "city", "country", "phone", "e
                  "opening_hours")
 DUPLICATE_ACTIONS = ("skip", "update")
 CHUNK_ROWS = 500
+# An import that created this many customers refreshes the planner's statistics (SQLite):
+# enough to change plans; fewer leave it to SQLite's own refresh when a connection closes.
+STATISTICS_AFTER_ROWS = 1_000
 FLUSH_ROWS = 50
 PREVIEW_ROWS = 10
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -462,7 +465,7 @@ def _import(job: Job, batch: ImportBatch) -> None:
         report_progress(job, position.done_rows)
     position.save(status="done", finished_at=utcnow())
     db.session.commit()
-    if position.created_rows:
+    if position.created_rows >= STATISTICS_AFTER_ROWS:
         refresh_statistics()
 
 
