@@ -3,6 +3,7 @@
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,6 +123,26 @@ def app_config(url: str, **extra) -> dict:
         "GEOCODER_SCHEME": "http",
         **extra,
     }
+
+
+@contextmanager
+def migrated_sqlite(path):
+    """An app context on a new SQLite file at ``path``, migrated to head, and its ``db``:
+    for tests whose database must be their own (no statistics yet, or statistics the
+    shared database's other tests must not plan with)."""
+    from flask_migrate import upgrade
+
+    from fieldcrm import create_app
+    from fieldcrm.extensions import db
+
+    app = create_app(app_config(f"sqlite:///{path}"))
+    with app.app_context():
+        upgrade()
+        try:
+            yield db
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def postgres_database(suffix: str) -> str | None:

@@ -212,16 +212,12 @@ def test_sqlite_reads_filtered_candidates_by_seq_without_statistics(tmp_path):
     filters: with no statistics (a new database), SQLite would otherwise take the status
     index and read every customer with that status to check the few candidates. On a
     database of its own: the shared one's statistics are other tests' business."""
-    from flask_migrate import upgrade
-    from support import app_config
+    from support import migrated_sqlite
 
-    from fieldcrm import create_app, geo
-    from fieldcrm.extensions import db as fresh_db
+    from fieldcrm import geo
     from fieldcrm.models import User
 
-    app = create_app(app_config(f"sqlite:///{tmp_path / 'fresh.sqlite'}"))
-    with app.app_context():
-        upgrade()
+    with migrated_sqlite(tmp_path / "fresh.sqlite") as fresh_db:
         admin = User(email="admin@example.com", name="Ada", role="admin", password_hash="-")
         fresh_db.session.add(admin)
         fresh_db.session.add_all([Customer(name=f"K{i}", lat=53.5 + i * 1e-3, lon=10.0,
@@ -240,8 +236,6 @@ def test_sqlite_reads_filtered_candidates_by_seq_without_statistics(tmp_path):
         for sql, parameters in by_seq:
             plan = " ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, parameters))
             assert "(seq=?)" in plan, plan
-        fresh_db.session.remove()
-        fresh_db.engine.dispose()
 
 
 def test_columns_read_on_the_walk_equal_the_loaded_rows(db, world):

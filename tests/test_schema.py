@@ -181,16 +181,11 @@ def test_refresh_statistics_gathers_sqlites_statistics(tmp_path):
     """``refresh_statistics`` (after a large import) leaves SQLite with statistics for the
     customer table's indexes; a fresh database of its own, as the shared one's statistics
     steer other tests' plans."""
-    from flask_migrate import upgrade
-    from support import app_config
+    from support import migrated_sqlite
 
-    from fieldcrm import create_app
-    from fieldcrm.extensions import db as fresh_db
     from fieldcrm.extensions import refresh_statistics
 
-    app = create_app(app_config(f"sqlite:///{tmp_path / 'fresh.sqlite'}"))
-    with app.app_context():
-        upgrade()
+    with migrated_sqlite(tmp_path / "fresh.sqlite") as fresh_db:
         fresh_db.session.add_all([Customer(name=f"K{i}", postal_code=f"{20000 + i}")
                                   for i in range(50)])
         fresh_db.session.commit()
@@ -198,5 +193,3 @@ def test_refresh_statistics_gathers_sqlites_statistics(tmp_path):
         indexes = fresh_db.session.scalars(sa.text(
             "SELECT idx FROM sqlite_stat1 WHERE tbl = 'customer'")).all()
         assert {"ix_customer_name", "ix_customer_postal_code"} <= set(indexes)
-        fresh_db.session.remove()
-        fresh_db.engine.dispose()
