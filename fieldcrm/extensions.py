@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 naming_convention = {
@@ -31,6 +32,17 @@ def flush() -> None:
     for one flush (``fieldcrm.sync.push``). The creates a push may collect call this."""
     if not db.session.info.get("collect_writes"):
         db.session.flush()
+
+
+def insert_unless_present(table: sa.Table, dialect: str, **values) -> sa.Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` in ``dialect``'s words (SQLite or PostgreSQL).
+
+    Of two requests that both found no row and insert it at once, one inserts and the
+    other does nothing, where a plain INSERT would fail the second with a unique
+    violation (a 500). The caller reads the row afterwards.
+    """
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table) \
+        .values(**values).on_conflict_do_nothing()
 
 
 def refresh_statistics() -> None:

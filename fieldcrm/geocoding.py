@@ -29,9 +29,8 @@ from flask import current_app
 from geopy.exc import GeocoderQuotaExceeded, GeocoderRateLimited, GeocoderServiceError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim, get_geocoder_for_service
-from sqlalchemy.dialects import postgresql, sqlite
 
-from .extensions import db
+from .extensions import db, insert_unless_present
 from .jobs import GiveUp, RetryLater, enqueue, handler
 from .models import Customer, GeocodeCache, Job, utcnow
 
@@ -167,16 +166,10 @@ def _remember(key: str, point: tuple[float, float] | None, provider: str) -> Non
     values = {"query": _cache_id(key), "lat": point[0] if point else None,
               "lon": point[1] if point else None, "found": point is not None,
               "provider": provider[:32], "created_at": utcnow()}
-    table = GeocodeCache.__table__
-    dialect = db.engine.dialect.name
     try:
         with db.engine.begin() as conn:
-            if dialect in ("postgresql", "sqlite"):
-                insert = (postgresql if dialect == "postgresql" else sqlite).insert
-                conn.execute(insert(table).values(**values).on_conflict_do_nothing())
-            elif conn.execute(sa.select(table.c.query).where(table.c.query == values["query"])
-                              ).first() is None:
-                conn.execute(table.insert().values(**values))
+            conn.execute(insert_unless_present(GeocodeCache.__table__, db.engine.dialect.name,
+                                               **values))
     except sa.exc.DBAPIError:
         log.warning("could not cache the geocoding answer for %r", key, exc_info=True)
 

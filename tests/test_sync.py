@@ -62,6 +62,33 @@ def test_foreign_client_id_is_403(make_client, world, rep_device):
     assert thief.push(thief.mutation("customer", uuid.uuid4(), {"name": "X"}), expect=403)["error"]["code"] == "foreign_client"
 
 
+def test_a_device_registered_meanwhile_by_its_other_request_is_found(rep_device, world, db):
+    """A new phone's first pull and push often arrive together: both find no device row,
+    and the one that inserts second must find the other's row, not fail on the key."""
+    raced = []
+
+    def the_other_request_commits_first(conn, cursor, statement, parameters, context, many):
+        if raced or not statement.lstrip().upper().startswith("INSERT INTO SYNC_CLIENT"):
+            return
+        raced.append(statement)
+        with db.engine.connect() as other:
+            other.execute(sa.insert(SyncClient).values(
+                id=uuid.UUID(rep_device.id), user_id=world.rep.id, last_mutation_id=0,
+                last_seen_at=datetime.now(UTC)))
+            other.commit()
+
+    sa.event.listen(db.engine, "before_cursor_execute", the_other_request_commits_first)
+    try:
+        body = rep_device.pull()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", the_other_request_commits_first)
+    assert raced, "the device row was never inserted"
+    assert body["has_more"] is False
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncClient)
+                             .where(SyncClient.id == uuid.UUID(rep_device.id))) == 1
+
+
 def test_other_fields_merge(rep_device, world, db, make_client):
     base = world.customer.version
     web = make_client()

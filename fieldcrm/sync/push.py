@@ -16,7 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from ..extensions import db
+from ..extensions import db, insert_unless_present
 from ..models import SyncClient, SyncRejection, User, utcnow
 from ..scope import forget_visible, known_visible
 from ..versioning import reserve_versions, write_new_rows
@@ -123,9 +123,12 @@ def bind_client(user: User, client_id: uuid.UUID, *, lock: bool) -> SyncClient:
                            .values(last_seen_at=now))
     client = db.session.get(SyncClient, client_id, populate_existing=True)
     if client is None:
-        client = SyncClient(id=client_id, user_id=user.id, last_mutation_id=0, last_seen_at=now)
-        db.session.add(client)
-        db.session.flush()
+        # A new device's first pull and push often arrive together: whichever inserts
+        # second finds the row (waiting for the first's commit) instead of failing.
+        db.session.execute(insert_unless_present(
+            SyncClient.__table__, db.session.get_bind().dialect.name, id=client_id,
+            user_id=user.id, last_mutation_id=0, last_seen_at=now))
+        client = db.session.get(SyncClient, client_id, populate_existing=True)
     if client.user_id != user.id:
         raise ProtocolError(403, "foreign_client", _l("This device is registered to another user."))
     return client
