@@ -282,6 +282,17 @@ def test_forged_or_foreign_cursor_resets(rep_device, world):
     assert wrong_type.status_code == 400 and wrong_type.get_json()["error"]["code"] == "invalid_cursor"
 
 
+def test_a_malformed_pull_is_refused_in_the_users_language(rep_device, world, db):
+    world.rep.locale = "de"
+    db.session.commit()
+    error = rep_device.client.api("POST", PULL, json={"cursor": 42}).get_json()["error"]
+    assert (error["code"], error["message"]) == ("invalid_cursor",
+                                                 "cursor muss eine Zeichenkette oder null sein.")
+    error = rep_device.client.api("POST", PULL, json={"limit": 0}).get_json()["error"]
+    assert error["code"] == "invalid_limit"
+    assert error["message"].startswith("limit muss zwischen 1 und ")
+
+
 def test_scope_change_resets_cursor(rep_device, world, db):
     rep_device.pull()
     world.south.reps.append(world.rep)

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..extensions import db
@@ -131,10 +132,11 @@ def pull(user: User, body: dict) -> dict:
     """The response body of a pull; ProtocolError for a malformed request."""
     cursor = body.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
-        raise ProtocolError(400, "invalid_cursor", "cursor must be a string or null.")
+        raise ProtocolError(400, "invalid_cursor", _l("cursor must be a string or null."))
     limit = body.get("limit", PAGE_SIZE)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_SIZE:
-        raise ProtocolError(400, "invalid_limit", f"limit must be between 1 and {PAGE_SIZE}.")
+        raise ProtocolError(400, "invalid_limit",
+                            _l("limit must be between 1 and %(n)s.", n=PAGE_SIZE))
     last_mutation_id = 0
     if body.get("client_id") is not None:
         last_mutation_id = bind_client(user, parse_client_id(body["client_id"]),
