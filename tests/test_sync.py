@@ -44,8 +44,9 @@ def test_batch_limits_and_shape(rep_device, world):
     rep_device.next_id = 3
     b = rep_device.mutation("customer", uuid.uuid4(), {"name": "B"})
     assert rep_device.push(a, b, expect=400)["error"]["code"] == "not_consecutive"
-    bad_entity = dict(a, entity="spaceship")
-    assert rep_device.push(bad_entity, expect=400)["error"]["code"] == "invalid_mutation"
+    for entity in ("spaceship", {}, ["customer"], None):  # {} was a 500 (found by schemathesis)
+        bad_entity = dict(a, entity=entity)
+        assert rep_device.push(bad_entity, expect=400)["error"]["code"] == "invalid_mutation"
     bad_field = dict(a, fields={"name": "A", "colour": "red"})
     assert rep_device.push(bad_field, expect=400)["error"]["code"] == "unknown_field"
     bad_type = dict(a, base_version="7")

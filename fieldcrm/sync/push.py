@@ -66,7 +66,8 @@ def parse_mutation(index: int, raw) -> Mutation:
     mutation_id = raw.get("id")
     if isinstance(mutation_id, bool) or not isinstance(mutation_id, int) or mutation_id < 1:
         raise _bad(index, _l("id must be a positive integer."))
-    entity = ENTITIES.get(raw.get("entity"))
+    name = raw.get("entity")
+    entity = ENTITIES.get(name) if isinstance(name, str) else None
     if entity is None:
         raise _bad(index, _l("Unknown entity."))
     if raw.get("op") not in ("upsert", "delete"):
