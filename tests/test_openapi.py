@@ -109,7 +109,7 @@ def test_request_schemas_accept_what_the_api_accepts(client, world, document):
     request_validator(document, f"{API}/customers", "post").validate(good)
     assert client.api("POST", f"{API}/customers", json=good, token=token).status_code == 201
     for bad in ({**good, "colour": "red"}, {**good, "lat": "abc"}, {**good, "lat": 95},
-                {**good, "status": None}, {"street": "ohne Namen"}):
+                {**good, "status": None}, {"street": "ohne Namen"}, {**good, "name": " "}):
         with pytest.raises(ValidationError):
             request_validator(document, f"{API}/customers", "post").validate(bad)
         bad = {**bad, "id": str(uuid.uuid4())}
@@ -119,6 +119,11 @@ def test_request_schemas_accept_what_the_api_accepts(client, world, document):
     request_validator(document, f"{API}/products/{{product_id}}", "patch").validate({"active": False})
     request_validator(document, f"{API}/auth/tokens", "post").validate(
         {"email": "a@example.com", "password": "x", "name": "n"})
+    with pytest.raises(ValidationError):
+        request_validator(document, f"{API}/products", "post").validate({**product, "sku": ""})
+    lines = document["components"]["schemas"]["OrderCreate"]["properties"]["lines"]["items"]
+    assert lines["properties"]["discount_pct"] | {"minimum": 0, "maximum": 100} \
+        == lines["properties"]["discount_pct"]
 
 
 def test_real_responses_fit_the_documented_schemas(app, make_client, client, world, document,

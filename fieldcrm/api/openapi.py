@@ -18,7 +18,7 @@ from ..models import GEOCODE_STATUSES, NOTE_CHANNELS, VISIT_OUTCOMES
 from ..orders import operations as orders
 from ..sync import openapi as sync_openapi
 from ..sync.entities import ENTITIES
-from ..validation import Field
+from ..validation import TEXT_KINDS, Field
 from ..visits.operations import CHECKIN_FIELDS
 from ..visits.operations import NOTE_FIELDS as NOTE_INPUT
 from .protocol import PAGE_PARAMS, TOKEN_REQUEST
@@ -34,7 +34,6 @@ from .serialize import CONTACT_FIELDS, CUSTOMER_FIELDS, HISTORY_ITEM_FIELDS, PRO
 PREFIX = "/api/v1"
 JSON = "application/json"
 DECIMAL_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
-TEXT_KINDS = {"text", "email", "url", "phone", "country"}
 FORMATS = {"uuid": "uuid", "datetime": "date-time", "date": "date"}
 
 
@@ -71,8 +70,13 @@ def input_schema(field: Field) -> dict:
     if field.kind == "decimal":
         schema = {"type": ["string", "number"],
                   "description": "A decimal with at most two places, best sent as a string."}
+        # JSON Schema bounds numbers only; a string is held to them by the API alone.
+        schema |= {key: value for key, value in (("minimum", field.minimum),
+                                                 ("maximum", field.maximum)) if value is not None}
     else:
         schema = _base_schema(field)
+    if field.required and field.kind in TEXT_KINDS:
+        schema["pattern"] = r"\S"  # clean() strips text first: a blank one is missing
     # null clears an optional field (text becomes ""); bool and non-nullable choices reject it
     if not field.required and field.nullable and field.kind not in ("bool", "decimal"):
         schema = _nullable(schema)
