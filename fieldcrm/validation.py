@@ -222,6 +222,13 @@ def _bad_uuid():
 
 
 TEXT_KINDS = {"text", "email", "url", "phone", "country"}
+SEARCH_MAX = 100
+
+
+def search_term(value: str) -> str:
+    """A search box's text as the queries take it: trimmed, at most SEARCH_MAX characters,
+    without NUL (no stored text holds one, and PostgreSQL refuses it in a parameter)."""
+    return value.replace("\x00", "").strip()[:SEARCH_MAX]
 PARSERS = {
     "text": _text, "email": _email, "url": _url, "phone": _phone, "country": _country,
     "float": _float, "int": _int, "decimal": _decimal, "bool": _bool, "choice": _choice,

@@ -10,6 +10,7 @@ Out of scope is always 404.
 
 import importlib
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -42,6 +43,44 @@ def check_route(client, world, method, path, form, role, expected) -> None:
     else:
         response = client.form(path(world), form(world) if form else {})
     assert response.status_code == expected, response.get_data(as_text=True)[:500]
+
+
+# What a broken phone, a confused user or a script sends instead of the form's values.
+JUNK = ("", "   ", "\x00", "x" * 5000, "-1", "NaN", "1e999", "=HYPERLINK(\"http://x\")",
+        "2026-13-45T25:61", "00000000-0000-0000-0000-000000000000")
+JUNK_QUERY = {"q": "\x00", "page": "-1", "lat": "NaN", "lon": "1e999", "radius_km": "0",
+              "status": "<script>", "sort": "x" * 300, "cursor": "%%%"}
+
+
+def junk_cases(matrix) -> list:
+    """The matrix's rows as (endpoint, method, path, form) for ``check_junk``."""
+    return [pytest.param(endpoint, method, path, form, id=f"{endpoint}-{method}")
+            for endpoint, method, path, form, _ in matrix]
+
+
+def check_junk(client, world, method, path, form) -> None:
+    """As the admin and as the rep, no junk in a form field or the query is a 500.
+
+    Every field of the row's form, or parameter of its query, takes each JUNK value
+    in turn (the others stay valid); a form also gets one unknown field, a query
+    JUNK_QUERY. A junk value may
+    be accepted (a long note), refused (422), or make the row's thing go away (404).
+    """
+    for role in ("admin", "rep"):
+        client.login(EMAILS[role])
+        if method == "GET":
+            base, _, query = path(world).partition("?")
+            params = dict(parse_qsl(query))
+            tries = [{**params, name: junk} for name in params for junk in JUNK]
+            for args in [{**params, **JUNK_QUERY}, *tries]:
+                response = client.get(base, query_string=args)
+                assert response.status_code < 500, (role, args)
+            continue
+        good = form(world) if form else {}
+        tries = [{**good, name: junk} for name in good for junk in JUNK]
+        for data in [*tries, {**good, "unknown_field": "x"}]:
+            response = client.form(path(world), data)
+            assert response.status_code < 500, (role, data)
 
 
 def all_rows() -> list:

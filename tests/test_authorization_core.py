@@ -11,7 +11,9 @@ from authz import (
     ROLES,
     all_rows,
     cases,
+    check_junk,
     check_route,
+    junk_cases,
 )
 
 
@@ -98,6 +100,12 @@ CASES = [pytest.param(endpoint, method, path, form, role, expected[role],
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, cast, endpoint, method, path, form, role, expected):
     check_route(client, cast, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, cast, endpoint, method, path, form):
+    check_junk(client, cast, method, path, form)
 
 
 def test_matrix_covers_every_route(app):

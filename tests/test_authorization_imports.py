@@ -8,7 +8,7 @@ everyone, of their own scope (tests/test_export.py checks the rows).
 import io
 
 import pytest
-from authz import ANY_USER, MANAGERS, ROLES, cases, check_route
+from authz import ANY_USER, MANAGERS, ROLES, cases, check_junk, check_route, junk_cases
 from support import Client
 
 from fieldcrm.imports import operations
@@ -55,6 +55,12 @@ class BufferedClient(Client):
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, import_cast, endpoint, method, path, form, role, expected):
     check_route(BufferedClient(client.http), import_cast, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, import_cast, endpoint, method, path, form):
+    check_junk(BufferedClient(client.http), import_cast, method, path, form)
 
 
 def test_matrix_covers_every_import_route(app):

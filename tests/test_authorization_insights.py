@@ -2,7 +2,16 @@
 role → the expected status (see tests/authz.py)."""
 
 import pytest
-from authz import ADMIN_ONLY, ADMIN_WRITE, ANY_USER, IN_SCOPE, cases, check_route
+from authz import (
+    ADMIN_ONLY,
+    ADMIN_WRITE,
+    ANY_USER,
+    IN_SCOPE,
+    cases,
+    check_junk,
+    check_route,
+    junk_cases,
+)
 
 
 def settings_form(w):
@@ -23,6 +32,12 @@ ADMIN_ENDPOINTS = {"admin.settings", "admin.save_settings"}
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, cast, endpoint, method, path, form, role, expected):
     check_route(client, cast, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, cast, endpoint, method, path, form):
+    check_junk(client, cast, method, path, form)
 
 
 def test_matrix_covers_every_insights_route(app):

@@ -5,7 +5,7 @@ import sys
 import types
 
 import pytest
-from authz import ANY_USER, EMAILS, IN_SCOPE, ROLES, cases, check_route
+from authz import ANY_USER, EMAILS, IN_SCOPE, ROLES, cases, check_junk, check_route, junk_cases
 
 HAMBURG = "lat=53.55&lon=9.99"
 REDIRECT = dict.fromkeys(ROLES, 302)
@@ -35,6 +35,12 @@ def no_network_geocoder(monkeypatch):
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, cast, endpoint, method, path, form, role, expected):
     check_route(client, cast, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, cast, endpoint, method, path, form):
+    check_junk(client, cast, method, path, form)
 
 
 def test_matrix_covers_every_nearby_route(app):

@@ -5,7 +5,16 @@ territory (404), the manager manages the customer's territory.
 """
 
 import pytest
-from authz import ANY_USER, EMAILS, IN_SCOPE, IN_SCOPE_WRITE, cases, check_route
+from authz import (
+    ANY_USER,
+    EMAILS,
+    IN_SCOPE,
+    IN_SCOPE_WRITE,
+    cases,
+    check_junk,
+    check_route,
+    junk_cases,
+)
 
 from fieldcrm.orders import operations
 
@@ -52,6 +61,12 @@ def order_cast(app, db, cast):
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, order_cast, endpoint, method, path, form, role, expected):
     check_route(client, order_cast, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, order_cast, endpoint, method, path, form):
+    check_junk(client, order_cast, method, path, form)
 
 
 def test_matrix_covers_every_order_route(app):

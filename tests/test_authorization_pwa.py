@@ -8,7 +8,7 @@ redirect, so the app can say "log in again".
 """
 
 import pytest
-from authz import ANY_USER, ROLES, cases, check_route
+from authz import ANY_USER, ROLES, cases, check_junk, check_route, junk_cases
 
 PUBLIC = dict.fromkeys(ROLES, 200)
 
@@ -24,6 +24,12 @@ MATRIX = [
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, cast, endpoint, method, path, form, role, expected):
     check_route(client, cast, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, cast, endpoint, method, path, form):
+    check_junk(client, cast, method, path, form)
 
 
 def test_matrix_covers_the_blueprint(app):

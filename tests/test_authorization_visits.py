@@ -5,7 +5,17 @@ check-out) is 403; a follow-up may only go to someone in the caller's team (422)
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from authz import ANY_USER, EMAILS, IN_SCOPE, IN_SCOPE_WRITE, ROLES, cases, check_route
+from authz import (
+    ANY_USER,
+    EMAILS,
+    IN_SCOPE,
+    IN_SCOPE_WRITE,
+    ROLES,
+    cases,
+    check_junk,
+    check_route,
+    junk_cases,
+)
 
 from fieldcrm.models import Followup, Note, Visit
 
@@ -68,6 +78,12 @@ MATRIX = [
 @pytest.mark.parametrize(("endpoint", "method", "path", "form", "role", "expected"), cases(MATRIX))
 def test_route_role_status(client, scene, endpoint, method, path, form, role, expected):
     check_route(client, scene, method, path, form, role, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("endpoint", "method", "path", "form"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, scene, endpoint, method, path, form):
+    check_junk(client, scene, method, path, form)
 
 
 def test_matrix_covers_every_visit_and_followup_route(app):

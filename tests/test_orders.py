@@ -347,6 +347,15 @@ def test_the_preview_shows_errors_and_totals_of_the_valid_lines(client, db, shop
     assert re.search(r'id="discount-error" hx-swap-oob="true">At most 15 % discount.</p>', page)
 
 
+def test_a_blank_order_discount_is_no_discount(client, db, shop):
+    """Spaces in the discount field (a phone's autocorrect) were a 500 in the preview."""
+    client.login("rep1@example.com")
+    form = order_form((shop.coffee.id, "2", ""), discount="   ")
+    response = client.form(f"/customers/{shop.customer.id}/orders/preview", form)
+    assert response.status_code == 200
+    assert re.search(r'class="gross-total">€26.75<', response.get_data(as_text=True))
+
+
 # The order page, the confirmation, the lists
 
 def test_order_page_and_printable_confirmation_in_german(client, db, shop):

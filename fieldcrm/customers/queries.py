@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import Contact, Customer, History, User
 from ..scope import customer_scope
+from ..validation import search_term
 
 
 @dataclass
@@ -55,7 +56,7 @@ def filter_conditions(filters: CustomerFilter) -> list:
     """The SQL conditions on Customer for ``filters``: the list's and the API's near search."""
     conditions = []
     if filters.q:
-        term = filters.q.strip()
+        term = search_term(filters.q)
         conditions.append(sa.or_(
             Customer.name.icontains(term, autoescape=True),
             Customer.city.istartswith(term, autoescape=True),

@@ -177,9 +177,10 @@ def quote(data: Mapping, *, form: bool) -> Quote:
     discount = Decimal(0)
     if data.get("discount_pct") not in (None, ""):
         try:
+            # Blank (spaces only) cleans to None: no order discount.
             discount = clean({"discount_pct": ORDER_FIELDS["discount_pct"]},
                              {"discount_pct": data["discount_pct"]}, partial=True, form=form,
-                             check=_discount_rule(limit))["discount_pct"]
+                             check=_discount_rule(limit))["discount_pct"] or Decimal(0)
         except ValidationError as exc:
             errors.update(exc.errors)
     return _quote_lines(data.get("lines", []), discount, limit, form=form, errors=errors)

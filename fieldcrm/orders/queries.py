@@ -11,6 +11,7 @@ from ..customers.queries import decode_cursor, encode_cursor
 from ..extensions import db
 from ..models import Customer, Order, Product, User
 from ..scope import customer_scope, parse_uuid_or_404, team_ids_query
+from ..validation import search_term
 from .pricing import LineInput, OrderPrice, price_order
 
 OPEN_STATUSES = ("draft", "submitted")
@@ -87,7 +88,7 @@ def orders_for_customer(customer: Customer, *, limit: int = 10) -> list[Order]:
 def search_products(term: str, *, limit: int = 20) -> list[Product]:
     """Active catalogue products whose name or SKU contains ``term``, by name."""
     query = sa.select(Product).where(Product.active, ~Product.deleted)
-    term = term.strip()[:100]
+    term = search_term(term)
     if term:
         query = query.where(sa.or_(Product.name.icontains(term, autoescape=True),
                                    Product.sku.icontains(term, autoescape=True)))

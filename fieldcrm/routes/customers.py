@@ -10,7 +10,7 @@ from ..customers import operations, queries
 from ..extensions import db, htmx
 from ..models import ABC_CLASSES, CUSTOMER_STATUSES, Contact, Customer
 from ..scope import contact_or_404, customer_or_404, team_members, visible_territories
-from ..validation import ValidationError
+from ..validation import ValidationError, search_term
 
 bp = Blueprint("customers", __name__)
 CUSTOMER_FORM_FIELDS = tuple(operations.CUSTOMER_FIELDS)
@@ -33,7 +33,7 @@ def _filters() -> queries.CustomerFilter:
         except ValueError:
             owner_id = None
     return queries.CustomerFilter(
-        q=args.get("q", "")[:100],
+        q=search_term(args.get("q", "")),
         status=args.get("status", "") if args.get("status") in CUSTOMER_STATUSES else "",
         abc_class=args.get("abc", "") if args.get("abc") in ABC_CLASSES else "",
         owner_id=owner_id,
