@@ -129,8 +129,8 @@ def new_page(browser, live_server, app, artifacts, request):
     """
     contexts, problems = [], []
 
-    def open_page(locale: str = "en-US"):
-        context = browser.new_context(base_url=live_server.url, locale=locale, **PHONE)
+    def open_page(locale: str = "en-US", **options):
+        context = browser.new_context(base_url=live_server.url, locale=locale, **PHONE, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
