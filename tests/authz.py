@@ -45,6 +45,9 @@ def check_route(client, world, method, path, form, role, expected) -> None:
     assert response.status_code == expected, response.get_data(as_text=True)[:500]
 
 
+# Statuses by which a route turns a user away before it reads their input.
+REFUSED = {401, 403, 404}
+
 # What a broken phone, a confused user or a script sends instead of the form's values.
 JUNK = ("", "   ", "\x00", "x" * 5000, "-1", "NaN", "1e999", "=HYPERLINK(\"http://x\")",
         "2026-13-45T25:61", "00000000-0000-0000-0000-000000000000")
@@ -56,20 +59,26 @@ JUNK_QUERIES = ({"q": "\x00", "page": "-1", "lat": "NaN", "lon": "1e999", "radiu
 
 
 def junk_cases(matrix) -> list:
-    """The matrix's rows as (endpoint, method, path, form) for ``check_junk``."""
-    return [pytest.param(endpoint, method, path, form, id=f"{endpoint}-{method}")
-            for endpoint, method, path, form, _ in matrix]
+    """The matrix's rows as (endpoint, method, path, form, roles) for ``check_junk``:
+    the rep and the admin where the route serves them (not where it refuses them
+    before reading any input), else the manager."""
+    cases = []
+    for endpoint, method, path, form, expected in matrix:
+        roles = [role for role in ("rep", "admin") if expected[role] not in REFUSED]
+        cases.append(pytest.param(endpoint, method, path, form,
+                                  tuple(roles or ["manager"]), id=f"{endpoint}-{method}"))
+    return cases
 
 
-def check_junk(client, world, method, path, form) -> None:
-    """As the admin and as the rep, no junk in a form field or the query is a 500.
+def check_junk(client, world, method, path, form, roles) -> None:
+    """For each of ``roles``, no junk in a form field or the query is a 500.
 
     Every field of the row's form, or parameter of its query, takes each JUNK value
     in turn (the others stay valid); a form also gets one unknown field, a query
-    each of JUNK_QUERIES. A junk value may
-    be accepted (a long note), refused (422), or make the row's thing go away (404).
+    each of JUNK_QUERIES. A junk value may be accepted (a long note), refused (422),
+    or make the row's thing go away (404).
     """
-    for role in ("admin", "rep"):
+    for role in roles:
         client.login(EMAILS[role])
         if method == "GET":
             base, _, query = path(world).partition("?")
