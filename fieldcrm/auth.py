@@ -29,7 +29,9 @@ def hash_password(password: str) -> str:
 
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """As stored: trimmed, lower case. Without NUL, which no stored address holds and
+    PostgreSQL refuses in a parameter (a login typed with one was a 500)."""
+    return (email or "").replace("\x00", "").strip().lower()
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -3,9 +3,20 @@
 import re
 
 import sqlalchemy as sa
+from authz import JUNK
 
 from fieldcrm import create_app
 from fieldcrm.models import LoginAttempt, User
+
+
+def test_junk_at_the_login_is_never_a_500(client, world):
+    """The login form is anonymous, so tests/authz.check_junk (logged in) never fills it."""
+    client.refresh_csrf()
+    for junk in JUNK:
+        for data in ({"email": junk, "password": "x"}, {"email": "rep1@example.com", "password": junk},
+                     {"email": "rep1@example.com", "password": "x", "remember": junk}):
+            response = client.form("/login", data)
+            assert response.status_code in (401, 422, 429), (data, response.status_code)
 
 
 def test_login_and_logout(client, world):
