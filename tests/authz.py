@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from fieldcrm.customers.queries import encode_cursor
+
 ROLES = ("anonymous", "rep", "other_rep", "manager", "admin")
 EMAILS = {"rep": "rep1@example.com", "other_rep": "rep2@example.com",
           "manager": "manager@example.com", "admin": "admin@example.com"}
@@ -52,8 +54,10 @@ REFUSED = {401, 403, 404}
 JUNK = ("", "   ", "\x00", "x" * 5000, "-1", "NaN", "1e999", "=HYPERLINK(\"http://x\")",
         "2026-13-45T25:61", "00000000-0000-0000-0000-000000000000")
 # Query parameters the routes read, spoilt; "place" (geocoded) wins over the rest, so alone.
+NUL_CURSOR = encode_cursor("\x00", "00000000-0000-0000-0000-000000000000")  # well-formed
 JUNK_QUERIES = ({"q": "\x00", "page": "-1", "lat": "NaN", "lon": "1e999", "radius_km": "0",
                  "status": "<script>", "abc": "Z", "sort": "x" * 300, "cursor": "%%%",
+                 "after": NUL_CURSOR,
                  "home": "\x00", "owner": "nope", "bbox": "1e999,NaN,,"},
                 {"place": "\x00"}, {"place": "x" * 5000}, {"place": "99999"})
 

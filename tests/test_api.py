@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from authz import NUL_CURSOR
 
 from fieldcrm.auth import create_api_token
 from fieldcrm.models import (
@@ -200,6 +201,7 @@ def test_default_and_maximum_page_size(client, cast, make_customer, app):
 @pytest.mark.parametrize(("query", "field"), [
     ("limit=abc", "limit"), ("limit=0", "limit"), ("status=bogus", "status"),
     ("abc_class=D", "abc_class"), ("owner_id=nope", "owner_id"), ("cursor=garbage!", "cursor"),
+    (f"cursor={NUL_CURSOR}", "cursor"),  # well-formed, with a NUL: was a 500 on PostgreSQL
 ])
 def test_bad_list_parameters_are_422(client, cast, query, field):
     response = client.api("GET", f"{API}/customers?{query}", token=cast.tokens["rep"])

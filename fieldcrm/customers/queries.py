@@ -38,6 +38,8 @@ def decode_cursor(cursor: str, length: int) -> list[str] | None:
         return None
     if not isinstance(parts, list) or len(parts) != length or not all(isinstance(p, str) for p in parts):
         return None
+    if any("\x00" in part for part in parts):  # never in a key; PostgreSQL refuses it
+        return None
     return parts
 
 
