@@ -57,7 +57,10 @@ JUNK = ("", "   ", "\x00", "x" * 5000, "-1", "NaN", "1e999", "=HYPERLINK(\"http:
 NUL_CURSOR = encode_cursor("\x00", "00000000-0000-0000-0000-000000000000")  # well-formed
 JUNK_QUERIES = ({"q": "\x00", "page": "-1", "lat": "NaN", "lon": "1e999", "radius_km": "0",
                  "status": "<script>", "abc": "Z", "sort": "x" * 300, "cursor": "%%%",
-                 "after": NUL_CURSOR,
+                 "after": NUL_CURSOR, "limit": "-1", "offset": "1e999", "customer_id": "\x00",
+                 "visit_id": "nope", "product_id": "\x00", "next": "//evil.example",
+                 "active": "\x00", "who": "\x00", "near": "NaN,NaN", "owner_id": "nope",
+                 "abc_class": "Z",
                  "home": "\x00", "owner": "nope", "bbox": "1e999,NaN,,"},
                 {"place": "\x00"}, {"place": "x" * 5000}, {"place": "99999"})
 
