@@ -34,15 +34,15 @@ def flush() -> None:
         db.session.flush()
 
 
-def insert_unless_present(table: sa.Table, dialect: str, **values) -> sa.Insert:
-    """``INSERT … ON CONFLICT DO NOTHING`` in ``dialect``'s words (SQLite or PostgreSQL).
+def insert_unless_present(table: sa.Table, **values) -> sa.Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the database's words (SQLite or PostgreSQL).
 
     Of two requests that both found no row and insert it at once, one inserts and the
     other does nothing, where a plain INSERT would fail the second with a unique
     violation (a 500). The caller reads the row afterwards.
     """
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table) \
-        .values(**values).on_conflict_do_nothing()
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**values).on_conflict_do_nothing()
 
 
 def refresh_statistics() -> None:

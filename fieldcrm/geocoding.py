@@ -168,8 +168,7 @@ def _remember(key: str, point: tuple[float, float] | None, provider: str) -> Non
               "provider": provider[:32], "created_at": utcnow()}
     try:
         with db.engine.begin() as conn:
-            conn.execute(insert_unless_present(GeocodeCache.__table__, db.engine.dialect.name,
-                                               **values))
+            conn.execute(insert_unless_present(GeocodeCache.__table__, **values))
     except sa.exc.DBAPIError:
         log.warning("could not cache the geocoding answer for %r", key, exc_info=True)
 

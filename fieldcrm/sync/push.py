@@ -127,8 +127,8 @@ def bind_client(user: User, client_id: uuid.UUID, *, lock: bool) -> SyncClient:
         # A new device's first pull and push often arrive together: whichever inserts
         # second finds the row (waiting for the first's commit) instead of failing.
         db.session.execute(insert_unless_present(
-            SyncClient.__table__, db.session.get_bind().dialect.name, id=client_id,
-            user_id=user.id, last_mutation_id=0, last_seen_at=now))
+            SyncClient.__table__, id=client_id, user_id=user.id, last_mutation_id=0,
+            last_seen_at=now))
         client = db.session.get(SyncClient, client_id, populate_existing=True)
     if client.user_id != user.id:
         raise ProtocolError(403, "foreign_client", _l("This device is registered to another user."))
