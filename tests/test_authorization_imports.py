@@ -58,9 +58,9 @@ def test_route_role_status(client, import_cast, endpoint, method, path, form, ro
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("endpoint", "method", "path", "form", "roles"), junk_cases(MATRIX))
-def test_junk_is_never_a_500(client, import_cast, endpoint, method, path, form, roles):
-    check_junk(BufferedClient(client.http), import_cast, method, path, form, roles)
+@pytest.mark.parametrize(("endpoint", "method", "path", "form", "role"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, import_cast, endpoint, method, path, form, role):
+    check_junk(BufferedClient(client.http), import_cast, method, path, form, role)
 
 
 def test_matrix_covers_every_import_route(app):

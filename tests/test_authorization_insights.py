@@ -35,9 +35,9 @@ def test_route_role_status(client, cast, endpoint, method, path, form, role, exp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("endpoint", "method", "path", "form", "roles"), junk_cases(MATRIX))
-def test_junk_is_never_a_500(client, cast, endpoint, method, path, form, roles):
-    check_junk(client, cast, method, path, form, roles)
+@pytest.mark.parametrize(("endpoint", "method", "path", "form", "role"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, cast, endpoint, method, path, form, role):
+    check_junk(client, cast, method, path, form, role)
 
 
 def test_matrix_covers_every_insights_route(app):

@@ -81,9 +81,9 @@ def test_route_role_status(client, scene, endpoint, method, path, form, role, ex
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("endpoint", "method", "path", "form", "roles"), junk_cases(MATRIX))
-def test_junk_is_never_a_500(client, scene, endpoint, method, path, form, roles):
-    check_junk(client, scene, method, path, form, roles)
+@pytest.mark.parametrize(("endpoint", "method", "path", "form", "role"), junk_cases(MATRIX))
+def test_junk_is_never_a_500(client, scene, endpoint, method, path, form, role):
+    check_junk(client, scene, method, path, form, role)
 
 
 def test_matrix_covers_every_visit_and_followup_route(app):
