@@ -53,15 +53,16 @@ REFUSED = {401, 403, 404}
 # What a broken phone, a confused user or a script sends instead of the form's values.
 JUNK = ("", "   ", "\x00", "x" * 5000, "-1", "NaN", "1e999", "=HYPERLINK(\"http://x\")",
         "2026-13-45T25:61", "00000000-0000-0000-0000-000000000000")
-# Query parameters the routes read, spoilt; "place" (geocoded) wins over the rest, so alone.
-NUL_CURSOR = encode_cursor("\x00", "00000000-0000-0000-0000-000000000000")  # well-formed
+# A well-formed page cursor whose key holds a NUL (PostgreSQL refuses NUL in a parameter).
+NUL_CURSOR = encode_cursor("\x00", "00000000-0000-0000-0000-000000000000")
+# Every query parameter the web routes read, spoilt; "place" (geocoded) wins over the
+# rest, so it goes alone.
 JUNK_QUERIES = ({"q": "\x00", "page": "-1", "lat": "NaN", "lon": "1e999", "radius_km": "0",
-                 "status": "<script>", "abc": "Z", "sort": "x" * 300, "cursor": "%%%",
-                 "after": NUL_CURSOR, "limit": "-1", "offset": "1e999", "customer_id": "\x00",
-                 "visit_id": "nope", "product_id": "\x00", "next": "//evil.example",
-                 "active": "\x00", "who": "\x00", "near": "NaN,NaN", "owner_id": "nope",
-                 "abc_class": "Z",
-                 "home": "\x00", "owner": "nope", "bbox": "1e999,NaN,,"},
+                 "status": "<script>", "abc": "Z", "abc_class": "Z", "sort": "x" * 300,
+                 "cursor": "%%%", "after": NUL_CURSOR, "limit": "-1", "offset": "1e999",
+                 "customer_id": "\x00", "visit_id": "nope", "product_id": "\x00",
+                 "owner": "nope", "owner_id": "nope", "next": "//evil.example", "active": "\x00",
+                 "who": "\x00", "near": "NaN,NaN", "home": "\x00", "bbox": "1e999,NaN,,"},
                 {"place": "\x00"}, {"place": "x" * 5000}, {"place": "99999"})
 
 
